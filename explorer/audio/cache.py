@@ -1,0 +1,158 @@
+"""A two-level content cache for rendered audio: an in-process LRU over a disk folder.
+
+Keys are hex digests of everything that determines the output (see :func:`content_key`), so a
+hit is always correct and entries never need invalidating; deleting the folder is always safe.
+Nothing is created at import: the folder is made on the first write.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import pathlib
+import tempfile
+import threading
+import warnings
+from collections import OrderedDict
+
+__all__ = ["CACHE_ENV_VAR", "ContentCache", "cache_dir", "content_key"]
+
+#: Environment variable that moves the cache root away from ``~/.cache/latent-explorer``.
+CACHE_ENV_VAR = "LATENT_EXPLORER_CACHE"
+
+
+def cache_dir() -> pathlib.Path:
+    """Return the root folder of Latent Explorer's caches.
+
+    Read at call time, so tests and users can redirect it by setting ``LATENT_EXPLORER_CACHE``.
+    The folder is not created here; writers create their own subfolder when they first write.
+
+    Returns
+    -------
+    path : pathlib.Path
+        ``$LATENT_EXPLORER_CACHE`` when set and non-empty, else ``~/.cache/latent-explorer``.
+    """
+    root = os.environ.get(CACHE_ENV_VAR)
+    if root:
+        return pathlib.Path(root).expanduser()
+    return pathlib.Path.home() / ".cache" / "latent-explorer"
+
+
+def content_key(*parts: object) -> str:
+    """Hash ``parts`` into a cache key.
+
+    Parameters
+    ----------
+    *parts : bytes or object
+        ``bytes`` are hashed as they are; anything else by its ``repr``. Each part is
+        length-prefixed, so ``("ab", "c")`` and ``("a", "bc")`` give different keys.
+
+    Returns
+    -------
+    key : str
+        64 lowercase hex characters (sha256).
+    """
+    digest = hashlib.sha256()
+    for part in parts:
+        data = part if isinstance(part, bytes) else repr(part).encode()
+        digest.update(len(data).to_bytes(8, "little"))
+        digest.update(data)
+    return digest.hexdigest()
+
+
+class ContentCache:
+    """Bytes stored under content keys, in memory (LRU) and in ``cache_dir() / subdir``.
+
+    Parameters
+    ----------
+    subdir : str
+        Folder under :func:`cache_dir`, e.g. ``"audio"``.
+    suffix : str
+        File name suffix of the disk entries, e.g. ``".wav"``.
+    max_entries : int
+        Most entries kept in memory.
+    max_bytes : int
+        Most bytes kept in memory in total; an entry larger than this is only stored on disk.
+    """
+
+    def __init__(self, subdir: str, suffix: str, *, max_entries: int = 256,
+                 max_bytes: int = 64 * 2**20) -> None:
+        if max_entries < 1 or max_bytes < 1:
+            raise ValueError(f"max_entries and max_bytes must be >= 1, got {max_entries} "
+                             f"and {max_bytes}")
+        self.subdir = subdir
+        self.suffix = suffix
+        self.max_entries = max_entries
+        self.max_bytes = max_bytes
+        self._memory: OrderedDict[str, bytes] = OrderedDict()
+        self._memory_bytes = 0
+        # Streamlit runs each session's script in its own thread.
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return (f"ContentCache(subdir={self.subdir!r}, suffix={self.suffix!r}, "
+                f"entries_in_memory={len(self._memory)}, folder={str(self.folder)!r})")
+
+    @property
+    def folder(self) -> pathlib.Path:
+        """The disk folder, resolved now from :func:`cache_dir` (it may not exist yet)."""
+        return cache_dir() / self.subdir
+
+    def path(self, key: str) -> pathlib.Path:
+        """Return the disk path of ``key`` (whether or not it exists)."""
+        return self.folder / f"{key}{self.suffix}"
+
+    def get(self, key: str) -> bytes | None:
+        """Return the bytes stored under ``key``, from memory, else from disk, else ``None``."""
+        with self._lock:
+            data = self._memory.get(key)
+            if data is not None:
+                self._memory.move_to_end(key)
+                return data
+        try:
+            data = self.path(key).read_bytes()
+        except OSError:
+            return None
+        self._remember(key, data)
+        return data
+
+    def put(self, key: str, data: bytes) -> None:
+        """Store ``data`` under ``key`` in memory and on disk.
+
+        A failed disk write (read-only home, full disk) only warns: the cache is an optimisation.
+        """
+        self._remember(key, data)
+        target = self.path(key)
+        tmp_name = None
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            # Write then rename, so a reader never sees a half-written file.
+            with tempfile.NamedTemporaryFile(dir=target.parent, prefix=f".{key}.",
+                                             suffix=".tmp", delete=False) as tmp:
+                tmp_name = tmp.name
+                tmp.write(data)
+            os.replace(tmp_name, target)
+        except OSError as err:
+            warnings.warn(f"could not write the cache file {target}: {err}", RuntimeWarning,
+                          stacklevel=2)
+            if tmp_name is not None:
+                pathlib.Path(tmp_name).unlink(missing_ok=True)
+
+    def clear_memory(self) -> None:
+        """Forget the in-memory entries (the disk entries stay)."""
+        with self._lock:
+            self._memory.clear()
+            self._memory_bytes = 0
+
+    def _remember(self, key: str, data: bytes) -> None:
+        if len(data) > self.max_bytes:
+            return
+        with self._lock:
+            old = self._memory.pop(key, None)
+            if old is not None:
+                self._memory_bytes -= len(old)
+            self._memory[key] = data
+            self._memory_bytes += len(data)
+            while len(self._memory) > self.max_entries or self._memory_bytes > self.max_bytes:
+                _, dropped = self._memory.popitem(last=False)
+                self._memory_bytes -= len(dropped)

@@ -1,0 +1,143 @@
+"""The ``explorer`` command line (also ``python -m explorer``)."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+
+def _cmd_data_build(args) -> int:
+    from explorer.data.build import build_dataset
+
+    try:
+        ds, report = build_dataset(
+            args.source,
+            args.path,
+            bars=args.bars,
+            hop=args.hop,
+            workers=args.workers,
+            limit=args.limit,
+            melody_track=args.melody_track,
+            progress=not args.quiet,
+        )
+    except (ValueError, FileNotFoundError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if len(ds) == 0:
+        print(f"error: no segments came out of {args.source}; skipped: {dict(report.skipped)}", file=sys.stderr)
+        return 1
+    ds.save(args.out)
+    summary = report.summary(ds)
+    summary["out"] = str(args.out)
+    if args.json:
+        print(json.dumps(summary, indent=1))
+    else:
+        c = summary["segments"]
+        print(f"wrote {args.out}: {sum(c.values())} segments (train {c['train']}, valid {c['valid']}, test {c['test']}) "
+              f"from {report.tunes} tunes in {report.seconds:.1f} s")
+        for reason, n in summary["skipped"].items():
+            print(f"  skipped {n:6d} × {reason}")
+    return 0
+
+
+def _cmd_data_merge(args) -> int:
+    from explorer.data.dataset import DatasetError, SegmentDataset, concat
+
+    try:
+        ds = concat([SegmentDataset.load(p) for p in args.inputs])
+    except (DatasetError, FileNotFoundError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    ds.save(args.out)
+    print(json.dumps({"out": str(args.out), "segments": ds.counts()}) if args.json else f"wrote {args.out}: {ds!r}")
+    return 0
+
+
+def _cmd_data_info(args) -> int:
+    from explorer.data.dataset import DatasetError, SegmentDataset
+
+    try:
+        ds = SegmentDataset.load(args.file)
+    except (DatasetError, FileNotFoundError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    info = {"segments": ds.counts(), "steps": ds.n_steps, "tunes": int(len(ds.tune_id)),
+            "sources": sorted(set(ds.tune_source.tolist())), "meta": ds.meta}
+    print(json.dumps(info, indent=1, default=str))
+    return 0
+
+
+def _cmd_render(args) -> int:
+    from explorer.audio import AudioUnavailable, render_file
+
+    try:
+        secs = render_file(args.input, args.output, program=args.program, qpm=args.qpm, soundfont=args.soundfont,
+                           sample_rate=args.sample_rate)
+    except AudioUnavailable as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 3
+    except (ValueError, FileNotFoundError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"wrote {args.output} ({secs:.2f} s)")
+    return 0
+
+
+def _cmd_data_default(args) -> int:
+    from explorer.data.default import build_default
+
+    path = build_default(args.out, workers=args.workers, progress=not args.quiet)
+    print(f"wrote {path}")
+    return 0
+
+
+def make_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="explorer", description="Latent Explorer: symbolic-music VAE latent spaces")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    data = sub.add_parser("data", help="build and inspect segment datasets")
+    dsub = data.add_subparsers(dest="data_command", required=True)
+    b = dsub.add_parser("build", help="read a source and write a segment dataset (.npz)")
+    b.add_argument("source", help="nottingham | pop909 | midi | music21:<collection> (e.g. music21:bach)")
+    b.add_argument("--path", help="the data folder (nottingham, pop909, midi) or a MIDI file (midi)")
+    b.add_argument("--bars", type=int, default=2, help="bars per segment (default 2)")
+    b.add_argument("--hop", type=int, default=None, help="bars between segment starts (default: --bars)")
+    b.add_argument("--workers", type=int, default=1, help="processes reading files (0 = all cores)")
+    b.add_argument("--limit", type=int, default=None, help="read only the first N files/tunes")
+    b.add_argument("--melody-track", default=None, help="midi: the melody track (index or name)")
+    b.add_argument("--out", required=True, help="the dataset file to write")
+    b.add_argument("--json", action="store_true", help="print a JSON summary")
+    b.add_argument("--quiet", action="store_true", help="no progress bar")
+    b.set_defaults(func=_cmd_data_build)
+    m = dsub.add_parser("merge", help="concatenate dataset files")
+    m.add_argument("inputs", nargs="+")
+    m.add_argument("--out", required=True)
+    m.add_argument("--json", action="store_true")
+    m.set_defaults(func=_cmd_data_merge)
+    i = dsub.add_parser("info", help="print what a dataset file holds")
+    i.add_argument("file")
+    i.set_defaults(func=_cmd_data_info)
+    d = dsub.add_parser("build-default", help="build the embedded music21 default dataset")
+    d.add_argument("--out", default=None, help="default: assets/data/default.npz")
+    d.add_argument("--workers", type=int, default=0)
+    d.add_argument("--quiet", action="store_true")
+    d.set_defaults(func=_cmd_data_default)
+
+    r = sub.add_parser("render", help="render a MIDI file to WAV with FluidSynth")
+    r.add_argument("input")
+    r.add_argument("output")
+    r.add_argument("--program", type=int, default=None, help="GM program for every pitched track (0-127)")
+    r.add_argument("--qpm", type=float, default=None, help="tempo in quarter notes per minute")
+    r.add_argument("--soundfont", default=None, help="a .sf2 file (default: pretty_midi's TimGM6mb.sf2)")
+    r.add_argument("--sample-rate", type=int, default=22050)
+    r.set_defaults(func=_cmd_render)
+    return p
+
+
+def main(argv=None) -> int:
+    args = make_parser().parse_args(argv)
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

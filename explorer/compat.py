@@ -1,0 +1,36 @@
+"""Work-arounds for libraries that reach the network at import time."""
+from __future__ import annotations
+
+import importlib.util
+import os
+from pathlib import Path
+
+
+def ensure_partitura_offline() -> Path | None:
+    """Give partitura its default soundfont before it is imported.
+
+    ``partitura.utils.fluidsynth`` downloads MuseScore_General.sf3 over FTP at
+    import time when pyfluidsynth is installed and the file is missing, which
+    fails (and crashes the import) offline. We point that path at pretty_midi's
+    General-MIDI soundfont instead; FluidSynth reads it whatever its suffix.
+    Returns the path, or None when partitura is not installed or its folder
+    cannot be written (then partitura behaves as it always does).
+    """
+    spec = importlib.util.find_spec("partitura")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    target = Path(list(spec.submodule_search_locations)[0]) / "assets" / "MuseScore_General.sf3"
+    if target.exists():
+        return target
+    pm_spec = importlib.util.find_spec("pretty_midi")
+    if pm_spec is None or not pm_spec.submodule_search_locations:
+        return None
+    sf2 = Path(list(pm_spec.submodule_search_locations)[0]) / "TimGM6mb.sf2"
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if target.is_symlink():
+            target.unlink()
+        os.symlink(sf2, target)
+    except OSError:
+        return None
+    return target

@@ -1,0 +1,39 @@
+"""Show and play a melody: piano roll, audio, MIDI and WAV downloads."""
+from __future__ import annotations
+
+import re
+
+import streamlit as st
+
+from explorer.music.convert import melody_to_midi, midi_to_bytes
+from explorer.music.melody import Melody
+from explorer.viz.pianoroll import pianoroll_figure
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", text).strip("_")[:60] or "melody"
+
+
+def melody_midi_bytes(melody: Melody, program: int, qpm: float | None) -> bytes:
+    m = Melody(melody.tokens, melody.chroma, qpm or melody.qpm, melody.meta)
+    return midi_to_bytes(melody_to_midi(m, program=program))
+
+
+def play_ui(melody: Melody, settings, *, key: str, name: str = "melody", roll: bool = True,
+            title: str | None = None):
+    """Draw the piano roll (optional), an audio player and the downloads."""
+    from explorer.ui.resources import wav_bytes
+
+    if roll:
+        st.plotly_chart(pianoroll_figure(melody, title=title), key=f"{key}_roll", width="stretch")
+    midi = melody_midi_bytes(melody, settings.program, settings.qpm)
+    cols = st.columns([3, 1, 1])
+    wav = wav_bytes(midi) if settings.audio else None
+    with cols[0]:
+        if wav is not None:
+            st.audio(wav, format="audio/wav")
+        else:
+            st.caption("Audio is off (see the sidebar); the MIDI download still works.")
+    cols[1].download_button("MIDI", midi, file_name=f"{_slug(name)}.mid", mime="audio/midi", key=f"{key}_mid")
+    if wav is not None:
+        cols[2].download_button("WAV", wav, file_name=f"{_slug(name)}.wav", mime="audio/wav", key=f"{key}_wav")

@@ -1,0 +1,110 @@
+"""The sidebar every page shares: data, instrument, tempo, audio status.
+
+The main choices live in ``st.session_state`` (they survive page switches)
+and in the URL (``st.query_params``) so a view can be shared and reloaded.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pretty_midi
+import streamlit as st
+
+from explorer.audio import audio_status
+from explorer.data.dataset import SegmentDataset
+from explorer.data.tune import SkipTune
+
+DATA_CHOICES = {"default": "Embedded default (music21 corpus)", "folder": "A folder of MIDI files",
+                "upload": "Upload a MIDI file"}
+INSTRUMENTS = {p: pretty_midi.program_to_instrument_name(p) for p in (0, 4, 11, 24, 40, 56, 65, 71, 73, 80)}
+
+
+@dataclass
+class Settings:
+    """What the sidebar chose: a dataset (or None with ``error``), audio settings."""
+
+    dataset: SegmentDataset | None
+    data_label: str
+    program: int
+    qpm: float | None
+    audio: bool
+    error: str | None = None
+    info: dict | None = None
+
+
+def _param(name, default, cast=str):
+    try:
+        return cast(st.query_params.get(name, default))
+    except (TypeError, ValueError):
+        return default
+
+
+def init_state():
+    """Seed session state from the URL once per session."""
+    if "data_kind" not in st.session_state:
+        kind = _param("data", "default")
+        st.session_state.data_kind = kind if kind in DATA_CHOICES and kind != "upload" else "default"
+        st.session_state.folder = _param("folder", "")
+        st.session_state.program = _param("program", 0, int) if _param("program", 0, int) in INSTRUMENTS else 0
+        st.session_state.qpm = min(max(_param("qpm", 0.0, float), 0.0), 240.0)
+
+
+def sidebar_ui() -> Settings:
+    init_state()
+    sb = st.sidebar
+    sb.header("Data")
+    kind = sb.radio("Melodies from", list(DATA_CHOICES), format_func=DATA_CHOICES.get, key="data_kind")
+    program = sb.selectbox("Instrument", list(INSTRUMENTS), format_func=lambda p: f"{p}: {INSTRUMENTS[p]}",
+                           key="program")
+    qpm = sb.number_input("Tempo (quarter notes per minute, 0 = the melody's own)", min_value=0.0, max_value=240.0,
+                          step=5.0, format="%.0f", key="qpm")
+    ok, msg = audio_status()
+    if not ok:
+        sb.warning(f"Audio is off: {msg}")
+    settings = Settings(None, DATA_CHOICES[kind], int(program), float(qpm) or None, ok)
+    try:
+        if kind == "default":
+            from explorer.ui.resources import default_dataset
+
+            settings.dataset = default_dataset()
+            settings.data_label = settings.dataset.meta.get("name", DATA_CHOICES[kind])
+        elif kind == "folder":
+            folder = sb.text_input("Folder with .mid files", key="folder")
+            if folder.strip():
+                from explorer.ui.resources import folder_dataset
+
+                settings.dataset, settings.info = folder_dataset(folder.strip())
+                settings.data_label = f"folder {folder.strip()}"
+                if len(settings.dataset) == 0:
+                    settings.error = f"No usable 2-bar segment in {folder}: {settings.info.get('skipped')}"
+                    settings.dataset = None
+            else:
+                settings.error = "Type the path of a folder that holds MIDI files."
+        else:
+            up = sb.file_uploader("MIDI file", type=["mid", "midi"], key="upload")
+            track = sb.text_input("Melody track (index or name; empty = automatic)", key="upload_track")
+            if up is not None:
+                from explorer.ui.resources import upload_dataset
+
+                settings.dataset, settings.info = upload_dataset(up.getvalue(), up.name, track.strip() or None)
+                settings.data_label = f"upload {up.name}"
+            else:
+                settings.error = "Upload a MIDI file (.mid) in the sidebar."
+    except SkipTune as exc:
+        from explorer.data.upload import ACCEPTED
+
+        settings.error = f"This file cannot be used: {exc.reason}" + (f" ({exc.detail})" if exc.detail else "") + \
+            f". Accepted: {ACCEPTED}."
+        settings.dataset = None
+    except (FileNotFoundError, NotADirectoryError, PermissionError, ValueError) as exc:
+        settings.error = str(exc)
+        settings.dataset = None
+    st.query_params["data"] = kind
+    st.query_params["program"] = str(int(program))
+    if qpm:
+        st.query_params["qpm"] = f"{qpm:g}"
+    elif "qpm" in st.query_params:
+        del st.query_params["qpm"]
+    if kind == "folder" and st.session_state.get("folder"):
+        st.query_params["folder"] = st.session_state.folder
+    return settings

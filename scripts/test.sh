@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# Set up (once, with the test tools) and run the whole test suite.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh --test
+VENV="${LATENT_EXPLORER_VENV:-$(pwd)/.venv}"
+exec "$VENV/bin/python" -m pytest "$@"
