@@ -91,6 +91,18 @@ def _cmd_data_default(args) -> int:
     return 0
 
 
+def _cmd_bench(args) -> int:
+    from explorer.bench import run
+
+    try:
+        res = run(args.names)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps(res, indent=1))
+    return 0
+
+
 def make_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="explorer", description="Latent Explorer: symbolic-music VAE latent spaces")
     sub = p.add_subparsers(dest="command", required=True)
@@ -131,6 +143,9 @@ def make_parser() -> argparse.ArgumentParser:
     r.add_argument("--soundfont", default=None, help="a .sf2 file (default: pretty_midi's TimGM6mb.sf2)")
     r.add_argument("--sample-rate", type=int, default=22050)
     r.set_defaults(func=_cmd_render)
+    bn = sub.add_parser("bench", help="time the operations users wait for (p50/p95 in ms)")
+    bn.add_argument("names", nargs="*", help="benchmarks to run (default: all): attributes, render, render-cached, midi")
+    bn.set_defaults(func=_cmd_bench)
     return p
 
 

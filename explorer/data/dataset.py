@@ -230,11 +230,11 @@ def segment_tunes(tunes, *, bars: int = 2, hop: int | None = None, skipped=None)
             starts.extend(range(a, b - bars + 1, hop))
         for s in starts:
             seg = tune.tokens[s * STEPS_PER_BAR:s * STEPS_PER_BAR + n_steps].copy()
+            if seg[0] == HOLD:
+                seg[0] = _sounding_pitch(tune.tokens, s * STEPS_PER_BAR)
             if not (seg < N_PITCHES).any():
                 skipped["segment without notes"] = skipped.get("segment without notes", 0) + 1
                 continue
-            if seg[0] == HOLD:
-                seg[0] = _sounding_pitch(tune.tokens, s * STEPS_PER_BAR)
             toks.append(seg)
             chs.append(tune.chroma[s * STEPS_PER_BAR:s * STEPS_PER_BAR + n_steps])
             tix.append(k)

@@ -49,7 +49,9 @@ def music21_items(collection: str) -> list:
     from music21 import corpus
 
     if collection == "bach":
-        return [("file", f) for f in corpus.chorales.Iterator(returnType="filename")]
+        # some Riemenschneider numbers point at the same file: read each file once
+        files = dict.fromkeys(corpus.chorales.Iterator(returnType="filename"))
+        return [("file", f) for f in files]
     root = _corpus_root()
     paths = sorted(p for p in map(Path, corpus.getPaths()) if p.relative_to(root).parts[0] == collection)
     if not paths:

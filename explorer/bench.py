@@ -1,0 +1,84 @@
+"""``explorer bench``: measured timings of the operations users wait for.
+
+Each benchmark repeats an operation and reports p50/p95 in milliseconds; the
+figures go into docs/benchmarks.md. No benchmark asserts a time.
+"""
+from __future__ import annotations
+
+import os
+import platform
+import time
+
+import numpy as np
+
+
+def _timeit(fn, repeat: int, warmup: int = 1) -> dict:
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - t0) * 1000)
+    t = np.asarray(times)
+    return {"p50_ms": round(float(np.percentile(t, 50)), 2), "p95_ms": round(float(np.percentile(t, 95)), 2),
+            "n": repeat}
+
+
+def bench_attributes(repeat: int = 5) -> dict:
+    """All nine attributes of 50k random 2-bar segments."""
+    from explorer.music.attributes import compute
+
+    tok = np.random.default_rng(0).integers(0, 130, size=(50_000, 32))
+    return _timeit(lambda: compute(tok), repeat)
+
+
+def bench_render(repeat: int = 5) -> dict:
+    """FluidSynth render of 8 s of music (16 quarter notes at 120 qpm), uncached, to WAV bytes."""
+    from explorer.audio import render, to_wav_bytes
+    from explorer.music.convert import melody_to_midi
+    from explorer.music.melody import HOLD, Melody
+
+    tokens = np.array([p for k in range(16) for p in (60 + (k * 2) % 12, HOLD, HOLD, HOLD)], dtype=np.uint8)
+    pm = melody_to_midi(Melody(tokens, qpm=120.0))
+    return _timeit(lambda: to_wav_bytes(render(pm)), repeat)
+
+
+def bench_render_cached(repeat: int = 50) -> dict:
+    """The same 8 s melody served from the audio cache (a slider revisiting a value)."""
+    from explorer.audio import render_wav_bytes
+    from explorer.music.convert import melody_to_midi, midi_to_bytes
+    from explorer.music.melody import HOLD, Melody
+
+    tokens = np.array([p for k in range(16) for p in (62 + (k * 3) % 12, HOLD, HOLD, HOLD)], dtype=np.uint8)
+    midi = midi_to_bytes(melody_to_midi(Melody(tokens, qpm=120.0)))
+    return _timeit(lambda: render_wav_bytes(midi), repeat)
+
+
+def bench_midi_roundtrip(repeat: int = 50) -> dict:
+    """tokens → PrettyMIDI → bytes for one 2-bar melody (what every page does before audio)."""
+    from explorer.music.convert import melody_to_midi, midi_to_bytes
+    from explorer.music.melody import HOLD, Melody
+
+    tokens = np.array([60, HOLD, 62, HOLD] * 8, dtype=np.uint8)
+    chroma = np.tile(np.eye(12, dtype=np.uint8)[[0]], (32, 1))
+    return _timeit(lambda: midi_to_bytes(melody_to_midi(Melody(tokens, chroma))), repeat)
+
+
+BENCHMARKS = {
+    "attributes": bench_attributes,
+    "render": bench_render,
+    "render-cached": bench_render_cached,
+    "midi": bench_midi_roundtrip,
+}
+
+
+def run(names=None) -> dict:
+    names = names or list(BENCHMARKS)
+    unknown = [n for n in names if n not in BENCHMARKS]
+    if unknown:
+        raise ValueError(f"unknown benchmark(s) {unknown}; known: {list(BENCHMARKS)}")
+    out = {"machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"}
+    for n in names:
+        out[n] = BENCHMARKS[n]() | {"what": BENCHMARKS[n].__doc__.strip()}
+    return out
