@@ -57,7 +57,8 @@ def read_midi(source, *, max_bytes: int | None = None) -> pretty_midi.PrettyMIDI
             warnings.simplefilter("ignore")
             pm = pretty_midi.PrettyMIDI(io.BytesIO(data))
     except Exception as exc:  # mido and pretty_midi raise many kinds
-        raise SkipTune("unreadable MIDI", f"{type(exc).__name__}: {exc}"[:200]) from None
+        why = str(exc).strip() or {"EOFError": "the file ends early"}.get(type(exc).__name__, "")
+        raise SkipTune("unreadable MIDI", f"{type(exc).__name__}: {why}"[:200] if why else type(exc).__name__) from None
     notes = sum(len(i.notes) for i in pm.instruments)
     if notes == 0:
         raise SkipTune("no notes")

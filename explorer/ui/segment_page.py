@@ -7,27 +7,33 @@ import streamlit as st
 
 from explorer.music.attributes import LABELS
 from explorer.ui.player import play_ui
-from explorer.ui.sidebar import sidebar_ui
+from explorer.ui.sidebar import keep_across_pages, sidebar_ui
 
 ALL = "(all)"
 
 
-def _pick_random(ds, rows):
+def _pick_random(ds, rows, key):
     rng = np.random.default_rng()
     i = int(rng.choice(rows))
-    st.session_state.seg_tune = int(ds.tune[i])
-    st.session_state.seg_index = i
+    st.session_state[f"{key}_tune"] = int(ds.tune[i])
+    st.session_state[f"{key}_index"] = i
+
+
+def _url_row(n: int) -> int:
+    seg = str(st.query_params.get("seg", ""))
+    return int(seg) if seg.isdigit() and int(seg) < n else 0
 
 
 def segment_picker_ui(ds, key: str = "seg") -> int:
     """Collection → tune → segment selectors (plus a random pick); returns a row index."""
     sources = [ALL] + sorted(set(ds.source.tolist()))
-    params_seg = st.query_params.get("seg")
     if f"{key}_index" not in st.session_state:
-        i = int(params_seg) if params_seg is not None and str(params_seg).isdigit() and int(params_seg) < len(ds) else 0
+        # a page without the picker dropped its widgets: start from the last choice, else the URL
+        src, i = st.session_state.get(f"{key}_last", (ALL, _url_row(len(ds))))
         st.session_state[f"{key}_index"] = i
-        st.session_state[f"{key}_tune"] = int(ds.tune[i])
-        st.session_state[f"{key}_source"] = ALL
+        st.session_state[f"{key}_tune"] = int(ds.tune[i]) if i < len(ds) else 0
+        st.session_state[f"{key}_source"] = src if src in sources else ALL
+    keep_across_pages(f"{key}_source", f"{key}_tune", f"{key}_index")
     if st.session_state[f"{key}_index"] >= len(ds):  # the data changed under us
         st.session_state[f"{key}_index"] = 0
         st.session_state[f"{key}_tune"] = int(ds.tune[0])
@@ -44,7 +50,8 @@ def segment_picker_ui(ds, key: str = "seg") -> int:
         st.session_state[f"{key}_index"] = segs[0]
     seg = c3.selectbox("Segment", segs, key=f"{key}_index",
                        format_func=lambda i: f"bars {ds.bar[i] + 1}–{ds.bar[i] + ds.bars}")
-    st.button("Random segment", on_click=_pick_random, args=(ds, rows), key=f"{key}_random")
+    st.button("Random segment", on_click=_pick_random, args=(ds, rows, key), key=f"{key}_random")
+    st.session_state[f"{key}_last"] = (src, int(seg))
     st.query_params["seg"] = str(seg)
     return int(seg)
 

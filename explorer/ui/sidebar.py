@@ -39,6 +39,18 @@ def _param(name, default, cast=str):
         return default
 
 
+def keep_across_pages(*keys: str):
+    """Carry the values of the widgets with these keys over to the page being drawn.
+
+    A widget's id includes its page, so on a page switch Streamlit drops the old
+    page's widget values and the same widget on the new page starts at its
+    default; writing a value back as plain session state keeps it.
+    """
+    for k in keys:
+        if k in st.session_state:
+            st.session_state[k] = st.session_state[k]
+
+
 def init_state():
     """Seed session state from the URL once per session."""
     if "data_kind" not in st.session_state:
@@ -47,6 +59,15 @@ def init_state():
         st.session_state.folder = _param("folder", "")
         st.session_state.program = _param("program", 0, int) if _param("program", 0, int) in INSTRUMENTS else 0
         st.session_state.qpm = min(max(_param("qpm", 0.0, float), 0.0), 240.0)
+    keep_across_pages("data_kind", "folder", "program", "qpm", "upload_track")
+
+
+def _no_segment_message(folder: str, info: dict) -> str:
+    """Why a folder gave no segment, in words (not a dict repr)."""
+    if not info.get("items"):
+        return f"No MIDI files (.mid, .midi) in {folder}."
+    why = ", ".join(f"{n} × {reason}" for reason, n in (info.get("skipped") or {}).items())
+    return f"No usable 2-bar segment in {folder}" + (f" (skipped: {why})." if why else ".")
 
 
 def sidebar_ui() -> Settings:
@@ -76,7 +97,7 @@ def sidebar_ui() -> Settings:
                 settings.dataset, settings.info = folder_dataset(folder.strip())
                 settings.data_label = f"folder {folder.strip()}"
                 if len(settings.dataset) == 0:
-                    settings.error = f"No usable 2-bar segment in {folder}: {settings.info.get('skipped')}"
+                    settings.error = _no_segment_message(folder.strip(), settings.info)
                     settings.dataset = None
             else:
                 settings.error = "Type the path of a folder that holds MIDI files."

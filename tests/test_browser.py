@@ -1,0 +1,214 @@
+"""The app in a real browser: `streamlit run app.py` driven by Playwright through Chromium.
+
+Every test opens the root URL first and navigates by clicking: a first session that opens a
+sub-page URL directly can get Streamlit's legacy ``pages/`` mode instead of ``st.navigation``.
+"""
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from urllib.parse import urljoin
+
+import pytest
+
+from helpers_app import BROKEN_MIDI, ROOT, melody_midi_bytes
+
+sync_api = pytest.importorskip("playwright.sync_api", reason="Playwright is not installed (pip install -e .[test])")
+expect, sync_playwright, PlaywrightTimeout = sync_api.expect, sync_api.sync_playwright, sync_api.TimeoutError
+
+CHROMIUM = os.environ.get("LATENT_EXPLORER_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-background-networking", "--disable-gpu"]
+START_TIMEOUT_S = 60
+UI_TIMEOUT_MS = 60_000
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not Path(CHROMIUM).is_file(),
+                       reason=f"no Chromium at {CHROMIUM} (set LATENT_EXPLORER_CHROMIUM to its path)"),
+]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _healthy(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
+            return r.read().decode().strip() == "ok"
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+@pytest.fixture(scope="module")
+def app_url(tmp_path_factory):
+    """A `streamlit run app.py` server on a free port, its caches in a temporary folder."""
+    tmp = tmp_path_factory.mktemp("browser_app")
+    env = dict(os.environ, LATENT_EXPLORER_CACHE=str(tmp / "cache"), PYTHONUNBUFFERED="1")
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    log_path = tmp / "streamlit.log"
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
+             "--server.address", "127.0.0.1", "--server.headless", "true",
+             "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
+            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while not _healthy(url):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"streamlit did not come up at {url} (exit code {proc.poll()}):\n"
+                            + log_path.read_text(errors="replace")[-3000:])
+            time.sleep(0.3)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser):
+    """A fresh browser context per test, so each test is a new Streamlit session."""
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    context.set_default_timeout(UI_TIMEOUT_MS)
+    pg = context.new_page()
+    yield pg
+    context.close()
+
+
+def open_segment_player(page, app_url):
+    page.goto(app_url + "/")
+    page.get_by_role("heading", name="Latent Explorer").wait_for()
+    assert page.title() == "Latent Explorer"
+    page.locator('[data-testid="stSidebarNav"]').get_by_role("link", name="Segment player").click()
+    page.get_by_role("heading", name="Segment player").wait_for()
+
+
+def choose_upload(page):
+    """Switch the sidebar to uploads; the page then asks for a file and plays nothing."""
+    page.locator('[data-testid="stSidebar"]').get_by_text("Upload a MIDI file", exact=True).click()
+    page.get_by_text("Upload a MIDI file (.mid) in the sidebar.").wait_for()
+    expect(page.locator("audio")).to_have_count(0)  # waits for the run to drop the old player
+    return page.locator('[data-testid="stFileUploader"] input[type="file"]')
+
+
+def wav_of_audio_element(page) -> bytes:
+    src = page.locator("audio").first.get_attribute("src")
+    assert src, "the <audio> element has no src"
+    response = page.request.get(urljoin(page.url, src))
+    assert response.ok, f"GET {src} gave {response.status}"
+    return response.body()
+
+
+def audio_duration_s(page) -> float:
+    """The first <audio>'s duration in seconds once the browser has loaded it; a JS error if it cannot."""
+    return page.evaluate("""async () => {
+        const a = document.querySelector("audio");
+        a.load();
+        await new Promise((ok, fail) => {
+            a.addEventListener("loadedmetadata", ok, {once: true});
+            a.addEventListener("error", () => fail(new Error("audio error " + (a.error && a.error.code))),
+                               {once: true});
+            setTimeout(() => fail(new Error("no metadata in 20 s")), 20000);
+        });
+        return a.duration;
+    }""")
+
+
+def subheader(page) -> str:
+    return page.locator("h3").first.inner_text().strip()
+
+
+def assert_no_traceback(page):
+    assert page.locator('[data-testid="stException"]').count() == 0
+    assert "Traceback" not in page.locator("body").inner_text()
+
+
+def test_segment_player_plays_audio(page, app_url):
+    open_segment_player(page, app_url)
+    page.locator("audio").wait_for(state="attached")
+    page.locator('[data-testid="stPlotlyChart"] .main-svg').first.wait_for()
+    wav = wav_of_audio_element(page)
+    assert wav[:4] == b"RIFF" and wav[8:12] == b"WAVE"
+    assert len(wav) > 10_000
+    assert audio_duration_s(page) > 1.0
+    assert "seg=" in page.url
+    assert_no_traceback(page)
+
+
+def test_corrupt_upload_shows_a_clear_error(page, app_url):
+    open_segment_player(page, app_url)
+    choose_upload(page).set_input_files(files=[
+        {"name": "broken.mid", "mimeType": "audio/midi", "buffer": BROKEN_MIDI}])
+    error = page.locator('[data-testid="stAlertContentError"]')
+    error.wait_for()
+    assert "cannot be used" in error.inner_text()
+    assert "unreadable MIDI" in error.inner_text()
+    expect(page.locator("audio")).to_have_count(0)
+    assert_no_traceback(page)
+
+
+def test_valid_upload_shows_piano_roll_and_audio(page, app_url):
+    open_segment_player(page, app_url)
+    choose_upload(page).set_input_files(files=[
+        {"name": "tiny.mid", "mimeType": "audio/midi", "buffer": melody_midi_bytes()}])
+    page.get_by_role("heading", name="tiny.mid (upload), bar 1").wait_for()
+    page.locator('[data-testid="stPlotlyChart"] .main-svg').first.wait_for()
+    page.locator("audio").wait_for(state="attached")
+    wav = wav_of_audio_element(page)
+    assert wav[:4] == b"RIFF" and len(wav) > 10_000
+    assert audio_duration_s(page) > 1.0  # two 4/4 bars at 120 qpm last 4 s
+    assert page.locator('[data-testid="stAlertContentError"]').count() == 0
+    assert_no_traceback(page)
+
+
+def test_chosen_segment_survives_a_visit_to_home(page, app_url):
+    open_segment_player(page, app_url)
+    page.locator("audio").wait_for(state="attached")
+    first = subheader(page)
+    for _ in range(5):  # a random pick may land on the first row again; five cannot all do
+        page.get_by_role("button", name="Random segment").click()
+        try:
+            page.wait_for_function("t => { const h = document.querySelector('h3'); return h && h.innerText.trim() != t; }",
+                                   arg=first, timeout=10_000)
+            break
+        except PlaywrightTimeout:
+            continue
+    chosen = subheader(page)
+    assert chosen != first
+    sidebar = page.locator('[data-testid="stSidebar"]')
+    instrument = sidebar.get_by_role("combobox", name="Instrument")
+    instrument.click()
+    page.get_by_role("option", name="40: Violin").click()
+    page.wait_for_url("**program=40**")
+    nav = page.locator('[data-testid="stSidebarNav"]')
+    nav.get_by_role("link", name="Home").click()
+    page.get_by_role("heading", name="Latent Explorer").wait_for()
+    nav.get_by_role("link", name="Segment player").click()
+    page.get_by_role("heading", name="Segment player").wait_for()
+    page.locator("audio").wait_for(state="attached")
+    assert subheader(page) == chosen
+    assert instrument.input_value() == "40: Violin"
+    assert "program=40" in page.url
+    assert_no_traceback(page)
