@@ -103,6 +103,22 @@ def _cmd_bench(args) -> int:
     return 0
 
 
+def _cmd_train(args) -> int:
+    from explorer.train.trainer import TrainSettings, train
+
+    s = TrainSettings(args.model, args.data, args.out, hidden=args.hidden, epochs=args.epochs, batch=args.batch,
+                      lr=args.lr, device=args.device, seed=args.seed, patience=args.patience,
+                      max_minutes=args.max_minutes, augment=args.augment, threads=args.threads, tf_k=args.tf_k,
+                      progress=not args.quiet)
+    try:
+        summary = train(s)
+    except (ValueError, FileNotFoundError, KeyError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps(summary))
+    return 0
+
+
 def make_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="explorer", description="Latent Explorer: symbolic-music VAE latent spaces")
     sub = p.add_subparsers(dest="command", required=True)
@@ -143,6 +159,25 @@ def make_parser() -> argparse.ArgumentParser:
     r.add_argument("--soundfont", default=None, help="a .sf2 file (default: pretty_midi's TimGM6mb.sf2)")
     r.add_argument("--sample-rate", type=int, default=22050)
     r.set_defaults(func=_cmd_render)
+    t = sub.add_parser("train", help="train a model (resumes from OUT/state.pt)")
+    t.add_argument("model", choices=["ec2vae", "arvae"])
+    t.add_argument("--data", nargs="+", required=True, help="dataset file(s) from `explorer data build`")
+    t.add_argument("--out", required=True, help="run folder: state.pt, best.safetensors, summary.json")
+    t.add_argument("--hidden", type=int, default=None, help="hidden size (default: the model's)")
+    t.add_argument("--epochs", type=int, default=100)
+    t.add_argument("--batch", type=int, default=128)
+    t.add_argument("--lr", type=float, default=1e-3)
+    t.add_argument("--device", default="auto", help="auto | cpu | cuda")
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--patience", type=int, default=6, help="epochs without a better validation before stopping")
+    t.add_argument("--max-minutes", type=float, default=None, help="stop (and save) after this much training time")
+    t.add_argument("--augment", type=int, default=6, help="random transposition of ±N semitones (0 = off)")
+    t.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    t.add_argument("--tf-k", type=float, default=None,
+                   help="teacher forcing decays as k/(k+exp(step/k)); smaller k decays sooner (default: the model's 1000)")
+    t.add_argument("--quiet", action="store_true")
+    t.set_defaults(func=_cmd_train)
+
     bn = sub.add_parser("bench", help="time the operations users wait for (p50/p95 in ms)")
     bn.add_argument("names", nargs="*", help="benchmarks to run (default: all): attributes, render, render-cached, midi")
     bn.set_defaults(func=_cmd_bench)
@@ -150,6 +185,9 @@ def make_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
+    from explorer.compat import quiet_fluidsynth_import
+
+    quiet_fluidsynth_import()
     args = make_parser().parse_args(argv)
     return int(args.func(args) or 0)
 

@@ -34,3 +34,21 @@ def ensure_partitura_offline() -> Path | None:
     except OSError:
         return None
     return target
+
+
+def quiet_fluidsynth_import() -> None:
+    """Import pyfluidsynth with its stdout silenced.
+
+    pyfluidsynth prints "'fluidsynth' was found at …" on stdout when the CI
+    environment variable is set, which would corrupt ``--json`` output; pretty_midi
+    imports it, so we import it first, quietly. A missing library is not an
+    error here (audio reports it later).
+    """
+    import contextlib
+    import io
+
+    with contextlib.redirect_stdout(io.StringIO()):
+        try:
+            import fluidsynth  # noqa: F401
+        except (ImportError, OSError):
+            pass
