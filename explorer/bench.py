@@ -65,11 +65,71 @@ def bench_midi_roundtrip(repeat: int = 50) -> dict:
     return _timeit(lambda: midi_to_bytes(melody_to_midi(Melody(tokens, chroma))), repeat)
 
 
+def _models():
+    """(label, TrainedModel) of the shipped checkpoints, else untrained models of the shipped sizes."""
+    from explorer.data.default import assets_dir
+    from explorer.latent.trained import TrainedModel
+    from explorer.models.registry import build_model
+
+    paths = sorted((assets_dir() / "checkpoints").glob("*.safetensors"))
+    if paths:
+        return [(p.stem, TrainedModel.load(p)) for p in paths]
+    return [(f"{n} (untrained, hidden 256)", TrainedModel(build_model(n, hidden_dims=256))) for n in ("ec2vae", "arvae")]
+
+
+def _melody_batch(n):
+    from explorer.data.default import load_default
+
+    ds = load_default()
+    return ds.tokens[:n].astype("int64"), ds.chroma[:n].astype("float32"), ds
+
+
+def bench_encode(repeat: int = 5) -> dict:
+    """Encode throughput: segments per second at batch 256 (posterior of real melodies)."""
+    tok, ch, _ = _melody_batch(256)
+    out = {}
+    for label, tm in _models():
+        r = _timeit(lambda: tm.encode(tok, ch), repeat)
+        out[label] = r | {"segments_per_s": round(256 / (r["p50_ms"] / 1000))}
+    return out
+
+
+def bench_decode(repeat: int = 100) -> dict:
+    """Greedy decode of one 2-bar melody from its z (what a slider move costs before audio)."""
+    tok, ch, _ = _melody_batch(1)
+    out = {}
+    for label, tm in _models():
+        _, mu, _ = tm.encode(tok, ch)
+        out[label] = _timeit(lambda: tm.decode_tokens(mu, ch), repeat, warmup=3)
+    return out
+
+
+def bench_decode_render(repeat: int = 50) -> dict:
+    """Decode one 2-bar melody + MIDI + FluidSynth render to WAV bytes, uncached (a slider move)."""
+    from explorer.audio import render, to_wav_bytes
+    from explorer.music.convert import melody_to_midi
+
+    tok, ch, ds = _melody_batch(1)
+    out = {}
+    for label, tm in _models():
+        _, mu, _ = tm.encode(tok, ch)
+
+        def once():
+            mel = tm.decode(mu, ch)[0]
+            return to_wav_bytes(render(melody_to_midi(mel)))
+
+        out[label] = _timeit(once, repeat, warmup=3)
+    return out
+
+
 BENCHMARKS = {
     "attributes": bench_attributes,
     "render": bench_render,
     "render-cached": bench_render_cached,
     "midi": bench_midi_roundtrip,
+    "encode": bench_encode,
+    "decode": bench_decode,
+    "decode-render": bench_decode_render,
 }
 
 
@@ -78,7 +138,10 @@ def run(names=None) -> dict:
     unknown = [n for n in names if n not in BENCHMARKS]
     if unknown:
         raise ValueError(f"unknown benchmark(s) {unknown}; known: {list(BENCHMARKS)}")
-    out = {"machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"}
+    from explorer.device import describe_device
+
+    out = {"machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
+           "device": describe_device()}
     for n in names:
         out[n] = BENCHMARKS[n]() | {"what": BENCHMARKS[n].__doc__.strip()}
     return out

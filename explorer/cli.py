@@ -108,7 +108,7 @@ def _cmd_train(args) -> int:
 
     s = TrainSettings(args.model, args.data, args.out, hidden=args.hidden, epochs=args.epochs, batch=args.batch,
                       lr=args.lr, device=args.device, seed=args.seed, patience=args.patience,
-                      max_minutes=args.max_minutes, augment=args.augment, threads=args.threads, tf_k=args.tf_k,
+                      max_minutes=args.max_minutes, augment=args.augment, threads=args.threads, tf_k=args.tf_k, beta=args.beta,
                       progress=not args.quiet)
     try:
         summary = train(s)
@@ -116,6 +116,28 @@ def _cmd_train(args) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print(json.dumps(summary))
+    return 0
+
+
+def _cmd_eval(args) -> int:
+    from explorer.data.dataset import DatasetError, SegmentDataset, concat
+    from explorer.eval.run import evaluate
+    from explorer.latent.trained import TrainedModel
+    from explorer.models.checkpoint import CheckpointError
+
+    try:
+        tm = TrainedModel.load(args.checkpoint, device=args.device)
+        ds = concat([SegmentDataset.load(p) for p in args.data])
+        res = evaluate(tm, ds, split=args.split, limit=args.limit or None, seed=args.seed)
+    except (CheckpointError, DatasetError, FileNotFoundError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps(res, indent=1))
+    else:
+        for k, v in res.items():
+            if k != "kl_per_dim":
+                print(f"{k}: {v}")
     return 0
 
 
@@ -175,11 +197,24 @@ def make_parser() -> argparse.ArgumentParser:
     t.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     t.add_argument("--tf-k", type=float, default=None,
                    help="teacher forcing decays as k/(k+exp(step/k)); smaller k decays sooner (default: the model's 1000)")
+    t.add_argument("--beta", type=float, default=None, help="KL weight (default: the model's)")
     t.add_argument("--quiet", action="store_true")
     t.set_defaults(func=_cmd_train)
 
+    e = sub.add_parser("eval", help="evaluate a checkpoint on a dataset split")
+    e.add_argument("checkpoint")
+    e.add_argument("--data", nargs="+", required=True)
+    e.add_argument("--split", default="test", choices=["train", "valid", "test", "all"])
+    e.add_argument("--limit", type=int, default=4000, help="at most N segments (0 = all)")
+    e.add_argument("--device", default="auto")
+    e.add_argument("--seed", type=int, default=0)
+    e.add_argument("--json", action="store_true")
+    e.set_defaults(func=_cmd_eval)
+
     bn = sub.add_parser("bench", help="time the operations users wait for (p50/p95 in ms)")
-    bn.add_argument("names", nargs="*", help="benchmarks to run (default: all): attributes, render, render-cached, midi")
+    bn.add_argument("names", nargs="*", help="benchmarks to run (default: all): attributes, render, render-cached, "
+                    "midi, encode, decode, decode-render")
+    bn.add_argument("--json", action="store_true", help="(the output is always JSON)")
     bn.set_defaults(func=_cmd_bench)
     return p
 

@@ -1,0 +1,143 @@
+"""``explorer eval``: reconstruction, latent metrics and the EC²-VAE tests on a split."""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import torch
+
+from explorer.eval.metrics import active_units, interpretability, mig, sap, spearman
+from explorer.latent.trained import TrainedModel
+from explorer.models.base import rhythm_targets
+from explorer.music.attributes import ATTRIBUTES
+from explorer.music.attributes import compute as compute_attributes
+from explorer.music.melody import HOLD, N_PITCHES, REST, transpose_tokens
+
+# what the papers report, for the model report page and the cards
+PAPER_FIGURES = {
+    "ec2vae": {"source": "Yang et al., ISMIR 2019 (Nottingham)",
+               "note": "the paper reports reconstruction qualitatively; targets: greedy ≥ 0.95, onset pitch ≥ 0.85, "
+                       "transposition ratio ≥ 5"},
+    "arvae": {"source": "Pati & Lerch 2020 (AR-VAE, Measures dataset)", "interpretability_mean": 0.96,
+              "note": "targets: mean interpretability ≥ 0.90, greedy ≥ 0.95"},
+}
+
+
+@torch.no_grad()
+def reconstruction(tm: TrainedModel, tokens: np.ndarray, chroma: np.ndarray) -> dict:
+    """Token accuracies with z = posterior mean: teacher-forced and greedy over all
+    steps, greedy onset-pitch (share of target onsets decoded as that pitch) and
+    greedy rhythm (onset/hold/rest)."""
+    n_tf = n_gr = n_on = n_on_ok = n_rh = 0
+    total = 0
+    model = tm.model
+    for t, c in tm._batches(tokens.astype(np.int64), chroma.astype(np.float32)):
+        post = model.encode(t, c)
+        tf = model.decode(post.mean, c, target=t, teacher_forcing=1.0).logits.argmax(-1)
+        gr = model.decode(post.mean, c).tokens
+        onset = t < N_PITCHES
+        n_tf += int((tf == t).sum())
+        n_gr += int((gr == t).sum())
+        n_on += int(onset.sum())
+        n_on_ok += int(((gr == t) & onset).sum())
+        n_rh += int((rhythm_targets(gr) == rhythm_targets(t)).sum())
+        total += t.numel()
+    return {"recon_accuracy_teacher_forced": round(n_tf / total, 4), "recon_accuracy_greedy": round(n_gr / total, 4),
+            "recon_accuracy_onset_pitch": round(n_on_ok / max(n_on, 1), 4),
+            "recon_accuracy_rhythm": round(n_rh / total, 4)}
+
+
+def _group_norms(tm, mu_a, mu_b) -> tuple[float, float]:
+    p = tm.layout.group_slice("pitch")
+    r = tm.layout.group_slice("rhythm")
+    return (float(np.linalg.norm(mu_a[:, p] - mu_b[:, p], axis=1).mean()),
+            float(np.linalg.norm(mu_a[:, r] - mu_b[:, r], axis=1).mean()))
+
+
+def transposition_test(tm, tokens, chroma, shifts=(-6, -5, -4, -3, -2, -1, 1, 2, 3, 4, 5, 6)) -> dict:
+    """Mean ‖Δz_p‖ and ‖Δz_r‖ when inputs (and chords) are transposed; ratio = Δz_p / Δz_r.
+    A disentangled model moves z_p and keeps z_r."""
+    _, mu0, _ = tm.encode(tokens, chroma)
+    dps, drs = [], []
+    pitched = tokens < N_PITCHES
+    lo = np.where(pitched, tokens, 255).min(1).astype(int)
+    hi = np.where(pitched, tokens, 0).max(1).astype(int)
+    for s in shifts:
+        ok = (lo + s >= 0) & (hi + s <= 127)
+        if not ok.any():
+            continue
+        tt = transpose_tokens(tokens[ok], s)
+        cc = np.roll(chroma[ok], s, axis=-1)
+        _, mu, _ = tm.encode(tt, cc)
+        dp, dr = _group_norms(tm, mu, mu0[ok])
+        dps.append(dp)
+        drs.append(dr)
+    dp, dr = float(np.mean(dps)), float(np.mean(drs))
+    return {"dz_p": round(dp, 4), "dz_r": round(dr, 4), "ratio": round(dp / max(dr, 1e-9), 3)}
+
+
+def change_rhythm(tokens: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Each melody's onset pitches, in order, placed on the rhythm of another melody
+    of the batch with the same number of notes (rows with no partner are dropped:
+    returns (kept row indices, new tokens))."""
+    onsets = tokens < N_PITCHES
+    counts = onsets.sum(1)
+    keep, out = [], []
+    for i in range(len(tokens)):
+        partners = np.flatnonzero((counts == counts[i]) & (np.arange(len(tokens)) != i))
+        if counts[i] == 0 or not len(partners):
+            continue
+        j = int(rng.choice(partners))
+        if np.array_equal(onsets[i], onsets[j]) and np.array_equal(tokens[i] == HOLD, tokens[j] == HOLD):
+            continue
+        new = np.where(tokens[j] == REST, REST, HOLD).astype(np.uint8)
+        new[onsets[j]] = tokens[i][onsets[i]]
+        keep.append(i)
+        out.append(new)
+    return np.asarray(keep, dtype=int), np.asarray(out, dtype=np.uint8).reshape(-1, tokens.shape[1])
+
+
+def rhythm_test(tm, tokens, chroma, seed: int = 0) -> dict:
+    """Mean ‖Δz_p‖ and ‖Δz_r‖ when the rhythm changes and the pitches stay;
+    ratio = Δz_r / Δz_p (a disentangled model moves z_r)."""
+    rng = np.random.default_rng(seed)
+    keep, new = change_rhythm(tokens, rng)
+    if not len(keep):
+        return {"dz_p": 0.0, "dz_r": 0.0, "ratio": 0.0, "n": 0}
+    _, mu0, _ = tm.encode(tokens[keep], chroma[keep])
+    _, mu1, _ = tm.encode(new, chroma[keep])
+    dp, dr = _group_norms(tm, mu1, mu0)
+    return {"dz_p": round(dp, 4), "dz_r": round(dr, 4), "ratio": round(dr / max(dp, 1e-9), 3), "n": int(len(keep))}
+
+
+def evaluate(tm: TrainedModel, ds, *, split: str = "test", limit: int | None = 4000, seed: int = 0) -> dict:
+    """All figures of ``tm`` on ``split`` of dataset ``ds`` (rows capped at ``limit``)."""
+    t0 = time.perf_counter()
+    sub = ds.take_split(split)
+    if len(sub) == 0:
+        raise ValueError(f"the {split} split of this data is empty; splits: {ds.counts()}")
+    rows = np.arange(len(sub))
+    if limit and len(sub) > limit:
+        rows = np.sort(np.random.default_rng(seed).choice(len(sub), limit, replace=False))
+    tokens, chroma = sub.tokens[rows], sub.chroma[rows].astype(np.float32)
+    out = {"model": tm.name, "split": split, "segments": int(len(rows))}
+    out |= reconstruction(tm, tokens, chroma)
+    _, mu, sigma = tm.encode(tokens, chroma)
+    out["active_units"] = active_units(mu)
+    out["latent_dims"] = int(mu.shape[1])
+    attrs = {k: v for k, v in compute_attributes(tokens, ATTRIBUTES).items()}
+    reg = tm.layout.regularized
+    if reg:
+        reg_attrs = {a: attrs[a] for a in reg}
+        out["interpretability"] = interpretability(mu, reg_attrs, seed=seed)
+        out["mig"] = mig(mu, reg_attrs)
+        out["sap"] = sap(mu, reg_attrs)
+        out["spearman"] = spearman(mu, reg_attrs, reg)
+    if "pitch" in tm.layout.groups and "rhythm" in tm.layout.groups:
+        out["transposition_test"] = transposition_test(tm, tokens, chroma)
+        out["rhythm_test"] = rhythm_test(tm, tokens, chroma, seed=seed)
+    out["kl_per_dim"] = [round(float(v), 4) for v in
+                         (0.5 * (sigma ** 2 + mu ** 2 - 1 - np.log(np.maximum(sigma ** 2, 1e-12)))).mean(0)]
+    out["seconds"] = round(time.perf_counter() - t0, 1)
+    out["device"] = str(tm.device)
+    return out

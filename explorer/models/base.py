@@ -1,0 +1,106 @@
+"""The interface every melody model offers, and small shared pieces.
+
+Models are plain ``nn.Module``s with no file I/O. Each offers
+``encode(tokens, chroma) -> Posterior``, ``decode(z, chroma) -> DecodeOutput``,
+``sample(n, chroma, temperature)``, ``loss(tokens, chroma, step, **attrs)`` and
+``layout`` (named latent groups and regularised dims).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+from explorer.music.melody import HOLD, REST
+
+
+@dataclass
+class Posterior:
+    """Diagonal Gaussian q(z|x): ``mean`` and ``scale`` (std), both (B, D)."""
+
+    mean: torch.Tensor
+    scale: torch.Tensor
+
+    def rsample(self, generator: torch.Generator | None = None) -> torch.Tensor:
+        eps = torch.randn(self.mean.shape, generator=generator, device=self.mean.device, dtype=self.mean.dtype)
+        return self.mean + self.scale * eps
+
+
+@dataclass
+class DecodeOutput:
+    """Decoder output: ``logits`` (B, T, 130) log-probabilities, ``tokens`` (B, T)
+    the chosen tokens, ``rhythm_logits`` (B, T, 3) where the model has a rhythm
+    decoder."""
+
+    logits: torch.Tensor
+    tokens: torch.Tensor
+    rhythm_logits: torch.Tensor | None = None
+
+
+@dataclass
+class LatentLayout:
+    """``dims`` in all; ``groups`` name → (start, stop); ``regularized``
+    attribute → dim."""
+
+    dims: int
+    groups: dict = field(default_factory=dict)
+    regularized: dict = field(default_factory=dict)
+
+    def group_slice(self, name: str) -> slice:
+        if name not in self.groups:
+            raise KeyError(f"no latent group {name!r}; this model has {list(self.groups) or 'none'}")
+        a, b = self.groups[name]
+        return slice(a, b)
+
+    def to_dict(self) -> dict:
+        return {"dims": self.dims, "groups": {k: list(v) for k, v in self.groups.items()},
+                "regularized": dict(self.regularized)}
+
+
+def kl_normal(mean: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+    """KL(N(mean, scale²) ‖ N(0, 1)) per dim, (B, D)."""
+    var = scale.pow(2).clamp_min(1e-12)
+    return 0.5 * (var + mean.pow(2) - 1.0 - var.log())
+
+
+def rhythm_targets(tokens: torch.Tensor) -> torch.Tensor:
+    """Rhythm classes (B, T) of tokens: 0 onset, 1 hold, 2 rest."""
+    t = tokens.long()
+    out = torch.zeros_like(t)
+    out[t == HOLD] = 1
+    out[t == REST] = 2
+    return out
+
+
+class MelodyVAE(nn.Module):
+    """Base class: subclasses set ``name``, ``config`` and implement the methods."""
+
+    name = "melody-vae"
+
+    @property
+    def layout(self) -> LatentLayout:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    @property
+    def n_steps(self) -> int:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def encode(self, tokens, chroma) -> Posterior:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def decode(self, z, chroma, **kwargs) -> DecodeOutput:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def loss(self, tokens, chroma, step: int = 0, **attrs) -> dict:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    @torch.no_grad()
+    def sample(self, n: int, chroma=None, *, temperature: float = 1.0, generator=None) -> DecodeOutput:
+        """Decode ``n`` draws of the prior scaled by ``temperature``; sampling the
+        tokens at the same temperature."""
+        dev = next(self.parameters()).device
+        z = torch.randn(n, self.layout.dims, generator=generator, device=dev) * temperature
+        if chroma is None:
+            chroma = torch.zeros(n, self.n_steps, 12, device=dev)
+        return self.decode(z, chroma, sample=temperature > 0, temperature=max(temperature, 1e-4))

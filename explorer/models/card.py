@@ -1,0 +1,61 @@
+"""Model cards: the training card of a run plus measured eval figures, written
+into the shipped checkpoint's metadata and beside it as Markdown."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from explorer.models.checkpoint import load_checkpoint, save_checkpoint
+
+MAX_SHIPPED_MB = 25
+
+
+def _fmt(v):
+    return f"{v:.4f}" if isinstance(v, float) else str(v)
+
+
+def card_markdown(name: str, card: dict) -> str:
+    ev = card.get("eval", {})
+    data = card.get("data", {})
+    lines = [f"# {name}", "", f"Model: **{card.get('model')}** · config `{json.dumps(card.get('config', {}))}`", "",
+             "## Data", f"- files: {', '.join(data.get('files', []))}", f"- sources: {', '.join(data.get('sources', []))}",
+             f"- segments: {data.get('segments')}", f"- split: {data.get('split')}",
+             f"- augmentation: {data.get('augmentation')}", "",
+             "## Training", f"- steps: {card.get('steps')}, epochs: {card.get('epochs')}, batch {card.get('batch')}, "
+             f"lr {card.get('lr')}, seed {card.get('seed')}",
+             f"- time: {card.get('train_seconds', 0) / 60:.0f} min on {card.get('hardware')}",
+             f"- KL: {card.get('kl_note', '')}", "",
+             f"## Evaluation (`explorer eval`, {ev.get('split')} split, {ev.get('segments')} segments)"]
+    for k in ("recon_accuracy_teacher_forced", "recon_accuracy_greedy", "recon_accuracy_onset_pitch",
+              "recon_accuracy_rhythm", "active_units"):
+        if k in ev:
+            lines.append(f"- {k}: {_fmt(ev[k])}")
+    for k in ("interpretability", "mig", "sap", "spearman", "transposition_test", "rhythm_test"):
+        if k in ev:
+            v = ev[k]
+            flat = {a: (b["r2"] if isinstance(b, dict) else b) for a, b in v.items()}
+            lines.append(f"- {k}: " + ", ".join(f"{a} {_fmt(b)}" for a, b in flat.items()))
+    if card.get("targets"):
+        lines += ["", "## Against the targets", *[f"- {t}" for t in card["targets"]]]
+    if card.get("paper"):
+        lines += ["", f"Paper: {card['paper'].get('source')} — {card['paper'].get('note', '')}"]
+    if card.get("notes"):
+        lines += ["", "## Notes", *[f"- {n}" for n in card["notes"]]]
+    return "\n".join(lines) + "\n"
+
+
+def ship(run_checkpoint, out_path, *, eval_result: dict, extra_card: dict | None = None) -> Path:
+    """Copy a run's best checkpoint to ``out_path`` with the eval figures in its card,
+    and write ``out_path.md``. Refuses files over the size limit."""
+    model, meta, extras = load_checkpoint(run_checkpoint)
+    card = dict(meta.get("card", {}))
+    card["eval"] = {k: v for k, v in eval_result.items() if k != "kl_per_dim"}
+    card["kl_per_dim"] = eval_result.get("kl_per_dim")
+    card |= extra_card or {}
+    out = save_checkpoint(out_path, model, card=card, extras=extras)
+    size_mb = out.stat().st_size / 1e6
+    if size_mb > MAX_SHIPPED_MB:
+        out.unlink()
+        raise ValueError(f"{out.name} would be {size_mb:.1f} MB, over the {MAX_SHIPPED_MB} MB limit")
+    out.with_suffix(".md").write_text(card_markdown(out.stem, card))
+    return out

@@ -1,0 +1,194 @@
+"""Training: one loop for every melody model.
+
+Resumable (``state.pt`` every few minutes, read with ``weights_only=True``),
+seeded, a fixed validation set, early stopping on validation greedy accuracy,
+random transposition augmentation, the GPU when there is one. Writes
+``best.safetensors`` (the best validation model, with its training card).
+"""
+from __future__ import annotations
+
+import json
+import platform
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from explorer.data.dataset import SegmentDataset, concat
+from explorer.device import describe_device, pick_device
+from explorer.models.checkpoint import save_checkpoint
+from explorer.models.registry import build_model, config_to_dict
+from explorer.music.attributes import compute as compute_attributes
+from explorer.music.melody import N_PITCHES
+
+
+@dataclass
+class TrainSettings:
+    model: str
+    data: list
+    out: str
+    hidden: int | None = None
+    epochs: int = 100
+    batch: int = 128
+    lr: float = 1e-3
+    device: str = "auto"
+    seed: int = 0
+    patience: int = 6
+    max_minutes: float | None = None
+    augment: int = 6
+    val_limit: int = 1024
+    checkpoint_minutes: float = 3.0
+    threads: int | None = None
+    tf_k: float | None = None
+    beta: float | None = None
+    progress: bool = True
+
+
+def transpose_batch(tokens: torch.Tensor, chroma: torch.Tensor, max_shift: int, gen: torch.Generator):
+    """Shift each row by a random number of semitones in ±max_shift, kept inside 0..127."""
+    if max_shift <= 0:
+        return tokens, chroma
+    pitched = tokens < N_PITCHES
+    big = torch.full_like(tokens, 10_000)
+    lo = torch.where(pitched, tokens, big).min(1).values
+    hi = torch.where(pitched, tokens, -big).max(1).values
+    shift = torch.randint(-max_shift, max_shift + 1, (tokens.size(0),), generator=gen).to(tokens.device)
+    shift = torch.clamp(shift, -lo.clamp(max=127), 127 - hi.clamp(min=0))
+    shift = torch.where(pitched.any(1), shift, torch.zeros_like(shift))
+    tok = torch.where(pitched, tokens + shift[:, None], tokens)
+    idx = (torch.arange(12, device=chroma.device)[None, :] - shift[:, None]) % 12  # new[pc] = old[pc - s]
+    ch = torch.gather(chroma, 2, idx[:, None, :].expand(-1, chroma.size(1), -1))
+    return tok, ch
+
+
+def _tensors(ds: SegmentDataset, device, attrs: tuple):
+    tok = torch.as_tensor(ds.tokens.astype(np.int64), device=device)
+    ch = torch.as_tensor(ds.chroma.astype(np.float32), device=device)
+    at = {}
+    if attrs:
+        vals = compute_attributes(ds.tokens, attrs)
+        at = {k: torch.as_tensor(np.nan_to_num(v).astype(np.float32), device=device) for k, v in vals.items()}
+    return tok, ch, at
+
+
+@torch.no_grad()
+def validate(model, tok, ch, batch: int = 256) -> dict:
+    """Teacher-forced NLL and accuracy, and greedy token accuracy, with z = posterior mean."""
+    model.eval()
+    n_tf = n_gr = nll = 0.0
+    total = 0
+    for i in range(0, len(tok), batch):
+        t, c = tok[i:i + batch], ch[i:i + batch]
+        post = model.encode(t, c)
+        tf = model.decode(post.mean, c, target=t, teacher_forcing=1.0)
+        gr = model.decode(post.mean, c)
+        nll += float(torch.nn.functional.nll_loss(tf.logits.reshape(-1, tf.logits.size(-1)), t.reshape(-1),
+                                                  reduction="sum"))
+        n_tf += float((tf.logits.argmax(-1) == t).sum())
+        n_gr += float((gr.tokens == t).sum())
+        total += t.numel()
+    model.train()
+    return {"val_nll": nll / total, "val_acc_tf": n_tf / total, "val_acc_greedy": n_gr / total}
+
+
+def train(s: TrainSettings) -> dict:
+    """Train (or resume) and return the summary written to ``out/summary.json``."""
+    if s.threads:
+        torch.set_num_threads(s.threads)
+    device = pick_device(s.device)
+    out = Path(s.out)
+    out.mkdir(parents=True, exist_ok=True)
+    ds = concat([SegmentDataset.load(p) for p in s.data]) if len(s.data) > 1 else SegmentDataset.load(s.data[0])
+    train_ds, val_ds = ds.take_split("train"), ds.take_split("valid")
+    if len(train_ds) == 0 or len(val_ds) == 0:
+        raise ValueError(f"the data needs train and valid rows; got {ds.counts()}")
+    rng = np.random.default_rng(s.seed)
+    if len(val_ds) > s.val_limit:
+        val_ds = val_ds.subset(np.sort(rng.choice(len(val_ds), s.val_limit, replace=False)))
+    torch.manual_seed(s.seed)
+    model = build_model(s.model, hidden_dims=s.hidden, k=s.tf_k, beta=s.beta).to(device)
+    attrs = tuple(model.layout.regularized)
+    tr_tok, tr_ch, tr_at = _tensors(train_ds, device, attrs)
+    va_tok, va_ch, _ = _tensors(val_ds, device, ())
+    opt = torch.optim.Adam(model.parameters(), lr=s.lr)
+    state_path = out / "state.pt"
+    step, epoch, best, bad_epochs, history, seconds = 0, 0, -1.0, 0, [], 0.0
+    gen = torch.Generator().manual_seed(s.seed)
+    if state_path.exists():
+        st = torch.load(state_path, map_location=device, weights_only=True)
+        if st.get("model_name") != s.model:
+            raise ValueError(f"{state_path} is a {st.get('model_name')} run, not {s.model}; use another --out")
+        model.load_state_dict(st["model"])
+        opt.load_state_dict(st["optim"])
+        step, epoch, best, bad_epochs = st["step"], st["epoch"], st["best"], st["bad_epochs"]
+        history, seconds = json.loads(st["history"]), st["seconds"]
+        gen.set_state(st["gen"])
+        print(f"resuming {s.model} from epoch {epoch}, step {step} (best greedy {best:.4f})")
+    data_desc = {"files": [Path(p).name for p in s.data], "segments": ds.counts(),
+                 "sources": sorted(set(ds.tune_source.tolist())), "split": "by tune (SHA-1 of source|tune_id: 80/10/10)",
+                 "augmentation": f"random transposition ±{s.augment} semitones per training row"}
+
+    def save_state():
+        torch.save({"model": model.state_dict(), "optim": opt.state_dict(), "step": step, "epoch": epoch, "best": best,
+                    "bad_epochs": bad_epochs, "history": json.dumps(history), "seconds": seconds,
+                    "gen": gen.get_state(), "model_name": s.model}, out / "state.tmp")
+        (out / "state.tmp").replace(state_path)
+
+    def card(extra=None) -> dict:
+        return {"model": s.model, "config": config_to_dict(model.config), "data": data_desc, "steps": step,
+                "epochs": epoch, "train_seconds": round(seconds), "batch": s.batch, "lr": s.lr, "seed": s.seed,
+                "hardware": f"{describe_device()} on {platform.machine()}", "history": history[-50:]} | (extra or {})
+
+    t_start = time.perf_counter() - seconds
+    last_ckpt = time.perf_counter()
+    model.train()
+    n = len(tr_tok)
+    stop = ""
+    while epoch < s.epochs and not stop:
+        perm = torch.randperm(n, generator=gen)
+        bar = tqdm(range(0, n - s.batch + 1, s.batch), desc=f"{s.model} epoch {epoch + 1}", disable=not s.progress,
+                   leave=False)
+        for i in bar:
+            idx = perm[i:i + s.batch].to(device)
+            tok, ch = transpose_batch(tr_tok[idx], tr_ch[idx], s.augment, gen)
+            at = {k: v[idx] for k, v in tr_at.items()}
+            terms = model.loss(tok, ch, step=step, attributes=at)
+            opt.zero_grad(set_to_none=True)
+            terms["loss"].backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            opt.step()
+            step += 1
+            if step % 10 == 0:
+                bar.set_postfix({k: f"{float(v.detach()):.3f}" for k, v in terms.items()})
+            seconds = time.perf_counter() - t_start
+            if time.perf_counter() - last_ckpt > s.checkpoint_minutes * 60:
+                save_state()
+                last_ckpt = time.perf_counter()
+            if s.max_minutes and seconds > s.max_minutes * 60:
+                stop = f"time budget of {s.max_minutes} min reached"
+                break
+        bar.close()
+        if not stop:
+            epoch += 1
+        val = validate(model, va_tok, va_ch)
+        rec = {"epoch": epoch, "step": step, "seconds": round(seconds)} | {k: round(float(v), 4) for k, v in val.items()} \
+            | {k: round(float(v), 4) for k, v in terms.items() if k != "loss"} | {"loss": round(float(terms["loss"]), 4)}
+        history.append(rec)
+        print(json.dumps(rec), flush=True)
+        if val["val_acc_greedy"] > best:
+            best, bad_epochs = val["val_acc_greedy"], 0
+            save_checkpoint(out / "best.safetensors", model, card=card({"best_val": rec}))
+        else:
+            bad_epochs += 1
+            # teacher forcing is still high early on: only stop once it has decayed
+            if bad_epochs >= s.patience and float(terms.get("tf", 0.0)) < 0.05:
+                stop = f"early stop: no better validation greedy accuracy for {s.patience} epochs"
+        save_state()
+        last_ckpt = time.perf_counter()
+    summary = {"stopped": stop or f"{s.epochs} epochs done", "best_val_acc_greedy": best, "steps": step,
+               "epochs": epoch, "seconds": round(seconds), "out": str(out)}
+    (out / "summary.json").write_text(json.dumps(summary | {"history": history}, indent=1))
+    return summary
