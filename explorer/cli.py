@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 import json
 import sys
 
@@ -141,6 +142,28 @@ def _cmd_eval(args) -> int:
     return 0
 
 
+def _cmd_ship(args) -> int:
+    from explorer.data.dataset import SegmentDataset, concat
+    from explorer.eval.run import PAPER_FIGURES, evaluate
+    from explorer.latent.trained import TrainedModel
+    from explorer.models.card import ship, target_lines
+
+    tm = TrainedModel.load(args.checkpoint, device=args.device)
+    ds = concat([SegmentDataset.load(p) for p in args.data])
+    res = evaluate(tm, ds, split="test", limit=args.limit or None)
+    extra = {"targets": target_lines(tm.name, res), "paper": PAPER_FIGURES.get(tm.name, {}),
+             "notes": args.note or [], "eval_command": f"explorer eval <this file> --data "
+             f"{' '.join(Path(p).name for p in args.data)} --split test --limit {args.limit} --json"}
+    if tm.name == "ec2vae":
+        extra["kl_note"] = "averaged over the latent dims (as the authors), weight 0.1 on KL_p + KL_r"
+    else:
+        extra["kl_note"] = f"summed over the latent dims, weight beta = {tm.model.config.beta}"
+    out = ship(args.checkpoint, args.out, eval_result=res, extra_card=extra)
+    print(json.dumps({"out": str(out), "targets": extra["targets"]} | {k: v for k, v in res.items() if k != "kl_per_dim"},
+                     indent=1))
+    return 0
+
+
 def make_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="explorer", description="Latent Explorer: symbolic-music VAE latent spaces")
     sub = p.add_subparsers(dest="command", required=True)
@@ -210,6 +233,15 @@ def make_parser() -> argparse.ArgumentParser:
     e.add_argument("--seed", type=int, default=0)
     e.add_argument("--json", action="store_true")
     e.set_defaults(func=_cmd_eval)
+
+    sh = sub.add_parser("ship", help="evaluate a run's checkpoint on the test split and write it with its card")
+    sh.add_argument("checkpoint")
+    sh.add_argument("--data", nargs="+", required=True)
+    sh.add_argument("--out", required=True, help="assets/checkpoints/<name>.safetensors")
+    sh.add_argument("--limit", type=int, default=4000)
+    sh.add_argument("--device", default="auto")
+    sh.add_argument("--note", action="append", help="a line for the card's notes (repeatable)")
+    sh.set_defaults(func=_cmd_ship)
 
     bn = sub.add_parser("bench", help="time the operations users wait for (p50/p95 in ms)")
     bn.add_argument("names", nargs="*", help="benchmarks to run (default: all): attributes, render, render-cached, "

@@ -59,3 +59,25 @@ def ship(run_checkpoint, out_path, *, eval_result: dict, extra_card: dict | None
         raise ValueError(f"{out.name} would be {size_mb:.1f} MB, over the {MAX_SHIPPED_MB} MB limit")
     out.with_suffix(".md").write_text(card_markdown(out.stem, card))
     return out
+
+
+TARGETS = {
+    "ec2vae": [("recon_accuracy_greedy", 0.95), ("recon_accuracy_onset_pitch", 0.85), ("transposition_test.ratio", 5.0)],
+    "arvae": [("interpretability.mean", 0.90), ("recon_accuracy_greedy", 0.95)],
+}
+
+
+def _get(d: dict, dotted: str):
+    for part in dotted.split("."):
+        d = d.get(part, {}) if isinstance(d, dict) else {}
+    return d if isinstance(d, (int, float)) else None
+
+
+def target_lines(model: str, ev: dict) -> list[str]:
+    """'name: measured vs target — met/missed' for the issue's targets."""
+    out = []
+    for key, target in TARGETS.get(model, []):
+        v = _get(ev, key)
+        if v is not None:
+            out.append(f"{key}: {v:.4g} (target ≥ {target:g}) — {'met' if v >= target else 'missed'}")
+    return out
