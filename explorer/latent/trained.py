@@ -188,6 +188,23 @@ class TrainedModel:
         ch = np.broadcast_to(base.chroma if chroma is None else chroma, (len(values), self.n_steps, 12))
         return self.decode(zs, np.asarray(ch, np.float32), qpm=base.qpm)
 
+    def melodies_from_midi(self, midi, name: str = "upload", melody_track=None) -> list:
+        """The model-sized segments of a MIDI file (bytes or path), with chords and tempo."""
+        from explorer.data.dataset import segment_tunes
+        from explorer.data.midi_files import read_midi, tune_from_midi
+
+        pm = read_midi(midi if isinstance(midi, (bytes, bytearray)) else Path(midi))
+        tune = tune_from_midi(pm, "midi", name, melody_track=melody_track, title=name)
+        ds = segment_tunes([tune], bars=self.n_steps // 16)
+        return [ds.melody(i) for i in range(len(ds))]
+
+    def encode_midi(self, midi, **kwargs):
+        """(melodies, z, mu, sigma) of every segment of a MIDI file."""
+        mels = self.melodies_from_midi(midi, **kwargs)
+        if not mels:
+            raise MelodyError("no segment of this MIDI file fits the model (4/4, 2/2 or paired 2/4 bars with notes)")
+        return (mels, *self.encode(mels))
+
     def sample(self, n: int = 1, temperature: float = 1.0, chroma=None, seed: int | None = None) -> list:
         """Prior samples: z ~ N(0, temperature²), tokens sampled at ``temperature``."""
         rng = np.random.default_rng(seed)
