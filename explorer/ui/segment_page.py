@@ -19,8 +19,8 @@ def _pick_random(ds, rows, key):
     st.session_state[f"{key}_index"] = i
 
 
-def _url_row(n: int) -> int:
-    seg = str(st.query_params.get("seg", ""))
+def _url_row(n: int, key: str = "seg") -> int:
+    seg = str(st.query_params.get(key, ""))
     return int(seg) if seg.isdigit() and int(seg) < n else 0
 
 
@@ -29,7 +29,7 @@ def segment_picker_ui(ds, key: str = "seg") -> int:
     sources = [ALL] + sorted(set(ds.source.tolist()))
     if f"{key}_index" not in st.session_state:
         # a page without the picker dropped its widgets: start from the last choice, else the URL
-        src, i = st.session_state.get(f"{key}_last", (ALL, _url_row(len(ds))))
+        src, i = st.session_state.get(f"{key}_last", (ALL, _url_row(len(ds), key)))
         st.session_state[f"{key}_index"] = i
         st.session_state[f"{key}_tune"] = int(ds.tune[i]) if i < len(ds) else 0
         st.session_state[f"{key}_source"] = src if src in sources else ALL
@@ -52,7 +52,7 @@ def segment_picker_ui(ds, key: str = "seg") -> int:
                        format_func=lambda i: f"bars {ds.bar[i] + 1}–{ds.bar[i] + ds.bars}")
     st.button("Random segment", on_click=_pick_random, args=(ds, rows, key), key=f"{key}_random")
     st.session_state[f"{key}_last"] = (src, int(seg))
-    st.query_params["seg"] = str(seg)
+    st.query_params[key] = str(seg)
     return int(seg)
 
 

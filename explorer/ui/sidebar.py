@@ -30,6 +30,9 @@ class Settings:
     audio: bool
     error: str | None = None
     info: dict | None = None
+    model: object | None = None  # a TrainedModel
+    model_label: str = ""
+    model_error: str | None = None
 
 
 def _param(name, default, cast=str):
@@ -70,9 +73,21 @@ def _no_segment_message(folder: str, info: dict) -> str:
     return f"No usable 2-bar segment in {folder}" + (f" (skipped: {why})." if why else ".")
 
 
-def sidebar_ui() -> Settings:
+def sidebar_ui(with_model: bool = True) -> Settings:
     init_state()
     sb = st.sidebar
+    model = label = model_error = None
+    if with_model:
+        from explorer.device import describe_device
+        from explorer.ui.model_picker import model_picker_ui
+
+        sb.header("Model")
+        model, label, model_error, hint = model_picker_ui(sb)
+        if model_error:
+            sb.error(model_error)
+        elif hint:
+            sb.info(hint)
+        sb.caption(f"Inference on {describe_device()}")
     sb.header("Data")
     kind = sb.radio("Melodies from", list(DATA_CHOICES), format_func=DATA_CHOICES.get, key="data_kind")
     program = sb.selectbox("Instrument", list(INSTRUMENTS), format_func=lambda p: f"{p}: {INSTRUMENTS[p]}",
@@ -82,7 +97,8 @@ def sidebar_ui() -> Settings:
     ok, msg = audio_status()
     if not ok:
         sb.warning(f"Audio is off: {msg}")
-    settings = Settings(None, DATA_CHOICES[kind], int(program), float(qpm) or None, ok)
+    settings = Settings(None, DATA_CHOICES[kind], int(program), float(qpm) or None, ok, model=model,
+                        model_label=label or "", model_error=model_error)
     try:
         if kind == "default":
             from explorer.ui.resources import default_dataset

@@ -1,0 +1,79 @@
+"""The sidebar's model picker: shipped checkpoints, or the user's own file."""
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from pathlib import Path
+
+import streamlit as st
+
+from explorer.data.default import assets_dir
+from explorer.models.checkpoint import CheckpointError
+
+UPLOAD = "(upload my own checkpoint)"
+
+
+def checkpoint_dirs() -> list[Path]:
+    """assets/checkpoints, plus the folders in LATENT_EXPLORER_MODELS (os.pathsep-separated)."""
+    dirs = [assets_dir() / "checkpoints"]
+    extra = os.environ.get("LATENT_EXPLORER_MODELS", "")
+    dirs += [Path(p) for p in extra.split(os.pathsep) if p]
+    return dirs
+
+
+def available_checkpoints() -> dict[str, Path]:
+    """name (file stem) → path of every checkpoint found."""
+    out = {}
+    for d in checkpoint_dirs():
+        if d.is_dir():
+            for p in sorted(d.glob("*.safetensors")):
+                out.setdefault(p.stem, p)
+    return out
+
+
+@st.cache_resource(show_spinner="Loading the model…", max_entries=6)
+def load_model(path: str, mtime: float):
+    from explorer.latent.trained import TrainedModel
+
+    return TrainedModel.load(path)
+
+
+def _load(path: Path):
+    return load_model(str(path), path.stat().st_mtime)
+
+
+def model_picker_ui(sb=None):
+    """(TrainedModel or None, label, error message or None, hint or None). The
+    choice is kept in session state and in the URL (``model=<name>``)."""
+    sb = sb or st.sidebar
+    ckpts = available_checkpoints()
+    names = list(ckpts) + [UPLOAD]
+    if "model_name" not in st.session_state:
+        wanted = st.query_params.get("model")
+        st.session_state.model_name = wanted if wanted in ckpts else (names[0] if ckpts else UPLOAD)
+    elif st.session_state.model_name not in names:
+        st.session_state.model_name = names[0]
+    st.session_state.model_name = st.session_state.model_name  # keep across pages
+    name = sb.selectbox("Model", names, key="model_name")
+    if name != UPLOAD:
+        st.query_params["model"] = name
+        try:
+            return _load(ckpts[name]), name, None, None
+        except CheckpointError as exc:
+            return None, name, str(exc), None
+    up = sb.file_uploader("Checkpoint (.safetensors from `explorer train`)", type=["safetensors"], key="model_upload")
+    if up is None:
+        return None, UPLOAD, None, "Upload a checkpoint file (.safetensors) written by `explorer train` or `explorer ship`."
+    data = up.getvalue()
+    if len(data) > 200 * 1024 * 1024:
+        return None, up.name, f"{up.name} is {len(data) / 1e6:.0f} MB; checkpoints of this app are at most 200 MB.", None
+    digest = hashlib.sha256(data).hexdigest()[:16]
+    path = Path(tempfile.gettempdir()) / "latent-explorer-uploads" / f"{digest}.safetensors"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not path.exists():
+        path.write_bytes(data)
+    try:
+        return _load(path), up.name, None, None
+    except CheckpointError as exc:
+        return None, up.name, f"{exc}. Accepted: a .safetensors checkpoint written by `explorer train`/`explorer ship`.", None
