@@ -1,4 +1,4 @@
-"""Home: what is loaded and what each page does."""
+"""Home: what is loaded, the model card's figures, and what each page does."""
 from __future__ import annotations
 
 import streamlit as st
@@ -8,7 +8,38 @@ from explorer.ui.sidebar import sidebar_ui
 
 PAGES = [
     ("Segment player", "pick a two-bar melody of the data, see its piano roll, hear it, download MIDI and WAV"),
+    ("Latent map", "PCA / t-SNE of the data's latent codes coloured by attributes; click a point to hear it, "
+                   "its reconstruction and its neighbours; place your own MIDI on the map"),
+    ("Attribute sliders", "move regularised dimensions and attribute vectors and hear the melody change; "
+                          "target vs measured attribute, the controllability curve"),
+    ("Interpolation", "a timeline from melody A to B (lerp/slerp, one latent group only), and a 4-corner palette"),
+    ("Analogy", "EC²-VAE: pitch of one melody with the rhythm of another, under chords you choose"),
+    ("Model report", "the loaded model's card: data, training, evaluation beside the paper's figures"),
 ]
+HEADLINE = ("recon_accuracy_greedy", "recon_accuracy_onset_pitch", "recon_accuracy_rhythm", "active_units")
+
+
+def _card_summary(card: dict) -> list[str]:
+    lines = []
+    data = card.get("data", {})
+    if data:
+        segs = data.get("segments", {})
+        lines.append(f"trained on {', '.join(data.get('sources', []))} "
+                     f"({sum(segs.values()) if isinstance(segs, dict) else segs} segments, split by tune)")
+    if card.get("steps"):
+        lines.append(f"{card['steps']} steps, {card.get('train_seconds', 0) / 60:.0f} min on {card.get('hardware', '?')}")
+    ev = card.get("eval", {})
+    figs = [f"{k.replace('recon_accuracy_', 'recon ')} {ev[k]:.3f}" if isinstance(ev[k], float) else f"{k} {ev[k]}"
+            for k in HEADLINE if k in ev]
+    if "interpretability" in ev:
+        figs.append(f"interpretability {ev['interpretability'].get('mean', 0):.3f}")
+    if "transposition_test" in ev:
+        figs.append(f"transposition ratio ‖Δz_p‖/‖Δz_r‖ {ev['transposition_test'].get('ratio', 0):.2f}")
+    if figs:
+        lines.append(f"{ev.get('split', 'test')} split: " + ", ".join(figs))
+    elif card:
+        lines.append("not evaluated yet (see the Model report page)")
+    return lines
 
 
 def home_page():
@@ -22,8 +53,18 @@ def home_page():
                     f"(train {c['train']}, valid {c['valid']}, test {c['test']}) from {len(ds.tune_id)} tunes.")
     elif settings.error:
         st.warning(settings.error)
+    if settings.model is not None:
+        tm = settings.model
+        st.markdown(f"**Model:** {settings.model_label} — {tm.name}, {tm.layout.dims}-dim latent"
+                    + (f", groups {', '.join(tm.layout.groups)}" if tm.layout.groups else "")
+                    + (f", regularised dims for {', '.join(tm.layout.regularized)}" if tm.layout.regularized else ""))
+        for line in _card_summary(tm.card):
+            st.markdown(f"- {line}")
+    elif settings.model_error:
+        st.warning(f"Model: {settings.model_error}")
+    else:
+        st.markdown("**Model:** none loaded — choose one in the sidebar.")
     st.markdown(f"**Inference device:** {describe_device()}")
-    st.markdown("**Model:** none yet — the trained models arrive with the model pages.")
     st.markdown("**Audio:** " + ("FluidSynth, General-MIDI soundfont TimGM6mb" if settings.audio else "off"))
     st.subheader("Pages")
     for name, what in PAGES:
