@@ -1,0 +1,3 @@
+from explorer.ui.analogy_page import analogy_page
+
+analogy_page()

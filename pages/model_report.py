@@ -1,0 +1,3 @@
+from explorer.ui.report_page import report_page
+
+report_page()
