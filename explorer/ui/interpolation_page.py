@@ -1,0 +1,296 @@
+"""Page: an interpolation timeline from melody A to melody B, and a 4-corner
+palette (A, B, C, D) to pick cells and paths from.
+
+State: the choices live in session state, with a plain copy because a
+widget's value is dropped while another page is shown, and the main ones in
+the URL (``steps``, ``interp``, ``group``, ``grid``; the melodies as ``a``,
+``b``, ``c``, ``d`` segment rows). Decodes are cached per model and melodies.
+"""
+from __future__ import annotations
+
+import numpy as np
+import plotly.graph_objects as go
+import streamlit as st
+from plotly.subplots import make_subplots
+
+from explorer.latent.palette import GRID_SIZES, cell_labels, palette
+from explorer.latent.trained import INTERPOLATIONS
+from explorer.music.attributes import ATTRIBUTES, LABELS, compute
+from explorer.music.convert import melodies_to_midi, midi_to_bytes
+from explorer.music.melody import N_PITCHES, STEPS_PER_BAR, Melody, tokens_to_notes
+from explorer.ui.melody_source import melody_source_ui
+from explorer.ui.player import play_ui
+from explorer.ui.segment_page import ALL
+from explorer.ui.sidebar import sidebar_ui
+from explorer.ui.sliders_page import model_key
+from explorer.viz.pianoroll import pianoroll_figure
+
+ALL_GROUPS = "all"
+_SAVED = "ip_saved"
+DEFAULTS = {"ip_steps": 8, "ip_method": "slerp", "ip_group": ALL_GROUPS, "ip_gap": False,
+            "ip_attrs": ["note_density", "pitch_range", "mean_pitch"], "ip_grid": 4, "ip_colour": "note_density"}
+# URL parameter → (widget key, accepted values)
+URL_PARAMS = {"steps": ("ip_steps", range(2, 17)), "interp": ("ip_method", INTERPOLATIONS),
+              "group": ("ip_group", None), "grid": ("ip_grid", GRID_SIZES)}
+# where B, C and D start in the data (fractions of its rows), so the four corners differ
+DEFAULT_ROWS = {"b": 1 / 3, "c": 1 / 2, "d": 2 / 3}
+
+
+# ---- cached work ----------------------------------------------------------------------
+def _arrays(m: Melody) -> tuple:
+    return m.tokens, m.chroma, float(m.qpm)
+
+
+@st.cache_data(show_spinner="Decoding the interpolation…", max_entries=32)
+def _interpolate(model: tuple, a: tuple, b: tuple, steps: int, method: str, group: str, _tm) -> list:
+    groups = None if group == ALL_GROUPS else group
+    return _tm.interpolate(Melody(*a), Melody(*b), steps=steps, method=method, groups=groups)
+
+
+@st.cache_data(show_spinner="Decoding the palette…", max_entries=16)
+def _palette(model: tuple, corners: tuple, n: int, _tm) -> list:
+    return palette(_tm, [Melody(*c) for c in corners], n)
+
+
+# ---- state ----------------------------------------------------------------------------
+def init_state(groups: list[str], ds):
+    """Widgets from the URL on the first visit, else their last values; B, C and D
+    start on other segments of the data than A."""
+    ss = st.session_state
+    saved = ss.setdefault(_SAVED, {})
+    if "ip_url_read" not in ss:
+        ss.ip_url_read = True
+        problems = []
+        for param, (key, accepted) in URL_PARAMS.items():
+            raw = st.query_params.get(param)
+            if raw is None:
+                continue
+            accepted = groups if accepted is None else accepted
+            value = int(raw) if raw.isdigit() and key in ("ip_steps", "ip_grid") else raw
+            if value in accepted:
+                saved[key] = value
+            else:
+                problems.append(f"{param}={raw!r} (accepted: {', '.join(map(str, accepted))})")
+        if problems:
+            st.warning("Ignored in the URL: " + "; ".join(problems) + ".")
+    for k, v in DEFAULTS.items():
+        if k not in ss:
+            ss[k] = saved.get(k, v)
+    if "ip_cell" not in ss and "ip_cell" in saved:
+        ss.ip_cell = saved["ip_cell"]
+    if ss.ip_group not in groups:
+        ss.ip_group = ALL_GROUPS
+    if ds is not None:
+        for key, frac in DEFAULT_ROWS.items():
+            if f"{key}_index" not in ss and f"{key}_last" not in ss and key not in st.query_params:
+                ss[f"{key}_last"] = (ALL, int(len(ds) * frac))
+
+
+def save_state(keys):
+    ss = st.session_state
+    ss[_SAVED].update({k: ss[k] for k in keys if k in ss})
+    for param, (key, _) in URL_PARAMS.items():
+        if key in ss:
+            st.query_params[param] = str(ss[key])
+
+
+# ---- figures and audio -------------------------------------------------------------------
+def attribute_path_figure(attrs: dict, names, ends: dict | None = None) -> go.Figure:
+    """Attributes along a path: one panel per name, x = step (1..S).
+
+    Parameters
+    ----------
+    attrs : dict of str to array_like
+        ``{name: (S,)}`` measured on the decoded steps.
+    names : sequence of str
+    ends : dict of str to (float, float), optional
+        The attribute of the input melodies A and B, drawn at the first and last step.
+    """
+    names = list(names)
+    fig = make_subplots(rows=len(names), cols=1, shared_xaxes=True, vertical_spacing=0.06,
+                        subplot_titles=[LABELS[n] for n in names])
+    for i, n in enumerate(names, start=1):
+        y = np.asarray(attrs[n], float)
+        x = np.arange(1, len(y) + 1)
+        fig.add_trace(go.Scatter(x=x, y=y, mode="lines+markers", name=LABELS[n], showlegend=False,
+                                 line=dict(color="#1f77b4")), row=i, col=1)
+        if ends and n in ends:
+            fig.add_trace(go.Scatter(x=[1, len(y)], y=list(ends[n]), mode="markers+text", text=["A", "B"],
+                                     textposition="top center", name="input", showlegend=False,
+                                     marker=dict(symbol="circle-open", size=12, color="#d62728")), row=i, col=1)
+    fig.update_layout(height=140 + 150 * len(names), margin=dict(l=40, r=10, t=40, b=30))
+    fig.update_xaxes(title_text="step", dtick=1, row=len(names), col=1)
+    return fig
+
+
+def palette_figure(melodies, n: int, labels, colour=None, colour_label: str = "") -> go.Figure:
+    """The n×n palette: each cell a small piano roll over a colour (an attribute).
+
+    Parameters
+    ----------
+    melodies : list of Melody
+        n·n cells, row by row.
+    n : int
+    labels : list of str
+        One per cell.
+    colour : array_like, optional
+        One value per cell (n·n,), drawn as a heatmap.
+    """
+    pitches = [int(p) for m in melodies for p in m.tokens if p < N_PITCHES] or [60]
+    lo, hi = min(pitches) - 1, max(pitches) + 1
+    fig = go.Figure()
+    if colour is not None:
+        z = np.asarray(colour, float).reshape(n, n)
+        fig.add_trace(go.Heatmap(z=z, x=list(range(n)), y=list(range(n)), colorscale="Blues", opacity=0.4,
+                                 colorbar=dict(title=dict(text=colour_label, side="right")), hoverinfo="skip"))
+    xs, ys = [], []
+    for k, m in enumerate(melodies):
+        r, c = divmod(k, n)
+        for note in tokens_to_notes(m.tokens):
+            y = r + 0.38 - 0.76 * (note.pitch - lo) / max(hi - lo, 1)
+            xs += [c - 0.45 + 0.9 * note.start / m.n_steps, c - 0.45 + 0.9 * note.end / m.n_steps, None]
+            ys += [y, y, None]
+    fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines", line=dict(color="#222", width=3), hoverinfo="skip"))
+    centres = [divmod(k, n) for k in range(n * n)]
+    fig.add_trace(go.Scatter(  # one clickable point per cell
+        x=[c for _, c in centres], y=[r for r, _ in centres], mode="markers+text", text=labels,
+        textposition="top left", customdata=labels, hovertemplate="cell %{customdata}<extra></extra>",
+        marker=dict(size=90, symbol="square", color="rgba(0,0,0,0.002)", line=dict(width=0)),
+        textfont=dict(size=11, color="#d62728")))
+    fig.update_layout(height=140 * n + 20, width=140 * n + 170, margin=dict(l=10, r=10, t=10, b=10), showlegend=False,
+                      xaxis=dict(visible=False, range=[-0.5, n - 0.5]),
+                      yaxis=dict(visible=False, range=[n - 0.5, -0.5], scaleanchor="x"))
+    return fig
+
+
+def play_sequence_ui(melodies, settings, *, key: str, name: str, gap_steps: int = 0):
+    """One audio of ``melodies`` one after another, with MIDI and WAV downloads."""
+    from explorer.ui.resources import wav_bytes
+
+    qpm = settings.qpm or melodies[0].qpm
+    mels = [Melody(m.tokens, m.chroma, qpm) for m in melodies]
+    midi = midi_to_bytes(melodies_to_midi(mels, gap_steps=gap_steps, program=settings.program))
+    wav = wav_bytes(midi) if settings.audio else None
+    cols = st.columns([3, 1, 1])
+    with cols[0]:
+        if wav is not None:
+            st.audio(wav, format="audio/wav")
+        else:
+            st.caption("Audio is off (see the sidebar); the MIDI download still works.")
+    cols[1].download_button("MIDI", midi, file_name=f"{name}.mid", mime="audio/midi", key=f"{key}_mid")
+    if wav is not None:
+        cols[2].download_button("WAV", wav, file_name=f"{name}.wav", mime="audio/wav", key=f"{key}_wav")
+
+
+# ---- the page ------------------------------------------------------------------------------
+def melody_pair_ui(settings, tm, labels: dict) -> tuple | None:
+    """Two melody choosers side by side (``labels``: key → label); the two melodies,
+    or None after saying why (nothing chosen yet, or not the model's length)."""
+    cols = st.columns(2)
+    mels = {}
+    for col, (key, label) in zip(cols, labels.items()):
+        with col:
+            mels[label] = melody_source_ui(settings, key, label)
+    if any(m is None for m in mels.values()):
+        return None
+    bad = [f"{label} has {m.n_steps}" for label, m in mels.items() if m.n_steps != tm.n_steps]
+    if bad:
+        st.error(f"{' and '.join(bad)} steps; this model reads melodies of {tm.n_steps} steps "
+                 f"({tm.n_steps // STEPS_PER_BAR} 4/4 bars). Choose other melodies or another model.")
+        return None
+    return tuple(mels.values())
+
+
+def _timeline_ui(tm, settings, a: Melody, b: Melody, groups: list[str]):
+    c1, c2, c3, c4 = st.columns([2, 1, 1, 1])
+    steps = c1.slider("Steps", 2, 16, key="ip_steps")
+    method = c2.radio("Interpolation", INTERPOLATIONS, key="ip_method", horizontal=True)
+    group = c3.radio("Latent group that moves", groups, key="ip_group", horizontal=True) if len(groups) > 1 \
+        else ALL_GROUPS
+    gap = c4.toggle("A bar of rest between steps", key="ip_gap")
+    path = _interpolate(model_key(tm), _arrays(a), _arrays(b), int(steps), method, group, tm)
+    labels = [str(k + 1) for k in range(steps)]
+    labels[0], labels[-1] = "1 · A", f"{steps} · B"
+    st.plotly_chart(pianoroll_figure(path, labels=labels, height=320), key="ip_roll", width="stretch")
+    st.caption(f"{steps} steps from the reconstruction of A to that of B ({method} of the posterior means"
+               + ("" if group == ALL_GROUPS else f"; only the {group} dims move, the rest stay A's") + ").")
+    play_sequence_ui(path, settings, key="ip_timeline", name=f"interpolation_{steps}_steps_{method}",
+                     gap_steps=STEPS_PER_BAR if gap else 0)
+    names = st.multiselect("Attributes along the path", list(ATTRIBUTES), format_func=LABELS.get, key="ip_attrs")
+    if names:
+        attrs = compute(np.stack([m.tokens for m in path]), tuple(names))
+        ends = {n: (float(compute(a.tokens, (n,))[n]), float(compute(b.tokens, (n,))[n])) for n in names}
+        st.plotly_chart(attribute_path_figure(attrs, names, ends), key="ip_attr_fig", width="stretch")
+        st.caption("Lines: the decoded steps. Open circles: the input melodies A and B.")
+    with st.expander("Each step alone"):
+        for k, m in enumerate(path):
+            st.markdown(f"**Step {labels[k]}**")
+            play_ui(m, settings, key=f"ip_step{k}", name=f"step_{k + 1}_of_{steps}", roll=False)
+
+
+def _pick_from_figure(event, labels):
+    """A click on a palette cell selects it (once per click, so the box can change it afterwards)."""
+    points = (event or {}).get("selection", {}).get("points", [])
+    picked = tuple(p.get("customdata") for p in points if p.get("customdata") in labels)
+    if picked and picked != st.session_state.get("ip_fig_seen"):
+        st.session_state.ip_cell = picked[-1]
+    st.session_state.ip_fig_seen = picked
+
+
+def _palette_ui(tm, settings, a: Melody, b: Melody):
+    st.header("4-corner palette")
+    st.caption("Four corners — A top left, B top right, C bottom left, D bottom right — and the melodies "
+               "in between, decoded from the bilinear blend of the corners' posterior means.")
+    pair = melody_pair_ui(settings, tm, {"c": "Corner C (bottom left)", "d": "Corner D (bottom right)"})
+    if pair is None:
+        return
+    c, d = pair
+    g1, g2 = st.columns(2)
+    n = g1.select_slider("Grid size (cells a side)", GRID_SIZES, key="ip_grid")
+    colour = g2.selectbox("Colour cells by", list(ATTRIBUTES), format_func=LABELS.get, key="ip_colour")
+    cells = _palette(model_key(tm), tuple(_arrays(m) for m in (a, b, c, d)), int(n), tm)
+    labels = cell_labels(n)
+    values = compute(np.stack([m.tokens for m in cells]), (colour,))[colour]
+    event = st.plotly_chart(palette_figure(cells, n, labels, values, LABELS[colour].split(" (")[0]),
+                            key="ip_palette_fig", width="content", on_select="rerun", selection_mode="points")
+    _pick_from_figure(event, labels)
+    if st.session_state.get("ip_cell") not in labels:
+        st.session_state.ip_cell = labels[n + 1]  # a cell inside the grid
+    left, right = st.columns(2)
+    with left:
+        cell = st.selectbox("Cell (or click one)", labels, key="ip_cell")
+        k = labels.index(cell)
+        play_ui(cells[k], settings, key="ip_cell_play", name=f"palette_{n}x{n}_{cell.replace('·', '-')}",
+                title=f"cell {cell}")
+    with right:
+        diagonal = [labels[i * n + i] for i in range(n)]
+        if "ip_path" not in st.session_state or any(p not in labels for p in st.session_state.ip_path):
+            st.session_state.ip_path = st.session_state[_SAVED].get(f"ip_path{n}", diagonal)
+        chosen = st.multiselect("Path of cells, in order", labels, key="ip_path")
+        st.session_state[_SAVED][f"ip_path{n}"] = list(chosen)
+        if chosen:
+            mels = [cells[labels.index(p)] for p in chosen]
+            st.plotly_chart(pianoroll_figure(mels, labels=list(chosen), height=260), key="ip_path_roll",
+                            width="stretch")
+            play_sequence_ui(mels, settings, key="ip_path_play", name=f"palette_path_{len(chosen)}_cells")
+        else:
+            st.info("Pick cells to hear them in sequence.")
+
+
+def interpolation_page():
+    st.title("Interpolation")
+    settings = sidebar_ui()
+    tm = settings.model
+    if tm is None:
+        st.info("Choose a model in the sidebar (**Model**) to interpolate between melodies.")
+        return
+    groups = [ALL_GROUPS, *tm.layout.groups]
+    init_state(groups, settings.dataset)
+    pair = melody_pair_ui(settings, tm, {"a": "Melody A", "b": "Melody B"})
+    if pair is None:
+        return
+    a, b = pair
+    st.header("Timeline A → B")
+    _timeline_ui(tm, settings, a, b, groups)
+    _palette_ui(tm, settings, a, b)
+    save_state([*DEFAULTS, "ip_cell"])

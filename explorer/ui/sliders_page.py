@@ -1,0 +1,383 @@
+"""Page: steer a seed melody with the model's regularised dimensions and with
+attribute vectors, hear every move, and see how well each control controls.
+
+State: the slider values live in session state (with a plain copy, because a
+widget's value is dropped while another page is shown) and in the URL
+(``d0=1.25``, ``vec=note_density,contour``, ``v_note_density=0.5``,
+``sweep=d0``), so a view can be shared and reloaded. A slider move decodes
+one melody and renders it; the seed's code, the attribute vectors and the
+controllability curve are cached.
+"""
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+import streamlit as st
+
+from explorer.latent.attribute_vectors import MIN_SEGMENTS, attribute_vectors, training_rows
+from explorer.latent.control import AMOUNT_RANGE, DIM_RANGE, decode_one, standardise, steer, sweep_attributes
+from explorer.music.attributes import ATTRIBUTES, LABELS, compute
+from explorer.music.melody import STEPS_PER_BAR, MelodyError
+from explorer.ui.melody_source import melody_source_ui
+from explorer.ui.player import play_ui
+from explorer.ui.sidebar import sidebar_ui
+
+VECTOR_LIMIT = 4000  # train segments encoded for the attribute vectors
+SWEEP_POINTS = 13
+DEFAULT_VECTORS = ["note_density"]
+_SAVED = "sl_saved"  # plain copy of this page's widget values
+
+
+# ---- cached work ---------------------------------------------------------------
+def model_key(tm) -> tuple:
+    """(path, mtime) of a loaded checkpoint; the object's id for a model built in code."""
+    path = getattr(tm, "path", None)
+    return (str(path), path.stat().st_mtime) if path is not None and path.exists() else ("memory", id(tm))
+
+
+@st.cache_resource(show_spinner=False)
+def _data_keys() -> dict:
+    """id(dataset) → (dataset, key): the datasets come from cached loaders, so the
+    same object returns on every rerun and its hash (~20 ms) is taken once."""
+    return {}
+
+
+def data_key(ds) -> str:
+    """A fingerprint of a dataset's content (tokens and chords)."""
+    known = _data_keys()
+    hit = known.get(id(ds))
+    if hit is not None and hit[0] is ds:
+        return hit[1]
+    h = hashlib.sha1(np.ascontiguousarray(ds.tokens).tobytes())
+    h.update(np.packbits(ds.chroma.astype(bool), axis=-1).tobytes())
+    key = f"{len(ds)}:{h.hexdigest()}"
+    while len(known) >= 8:
+        known.pop(next(iter(known)))
+    known[id(ds)] = (ds, key)
+    return key
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def seed_mean(model: tuple, tokens: np.ndarray, chroma: np.ndarray, _tm) -> np.ndarray:
+    """Posterior mean (D,) of one melody: tokens (T,), chroma (T, 12)."""
+    _, mu, _ = _tm.encode(tokens[None].astype(np.int64), chroma[None].astype(np.float32))
+    return mu[0]
+
+
+@st.cache_resource(show_spinner=False)
+def _vector_store() -> dict:
+    """(model key, data key, limit) → attribute vectors, shared by all sessions."""
+    return {}
+
+
+def vectors_ui(tm, ds) -> dict | None:
+    """The attribute vectors of ``tm`` on ``ds`` (computed once, with a progress bar), or None after an error."""
+    key = (model_key(tm), data_key(ds), VECTOR_LIMIT)
+    store = _vector_store()
+    if key not in store:
+        n = len(training_rows(ds, VECTOR_LIMIT))
+        bar = st.progress(0.0, text=f"Attribute vectors: encoding {n} train segments (once per model and data)…")
+        try:
+            vecs = attribute_vectors(tm, ds, limit=VECTOR_LIMIT,
+                                     progress=lambda f: bar.progress(f, text=f"Attribute vectors: {f:.0%} of {n}"))
+        except (ValueError, MelodyError) as exc:
+            bar.empty()
+            st.error(f"Attribute vectors cannot be computed on this data: {exc}")
+            return None
+        bar.empty()
+        while len(store) >= 8:
+            store.pop(next(iter(store)))
+        store[key] = vecs
+    return store[key]
+
+
+@st.cache_data(show_spinner="Decoding the sweep…", max_entries=64)
+def _sweep(model: tuple, tokens: np.ndarray, chroma: np.ndarray, control: str, values: tuple,
+           vector: np.ndarray | None, _tm, _mu):
+    dim = int(control[1:]) if control.startswith("d") else None
+    return sweep_attributes(_tm, _mu, chroma, values, dim=dim, vector=vector)
+
+
+# ---- state ------------------------------------------------------------------------
+def _url_float(name: str, lo: float, hi: float, problems: list) -> float | None:
+    raw = st.query_params.get(name)
+    if raw is None:
+        return None
+    try:
+        v = float(raw)
+    except ValueError:
+        v = float("nan")
+    if not lo <= v <= hi:
+        problems.append(f"{name}={raw!r} (accepted: a number from {lo:g} to {hi:g})")
+        return None
+    return round(v, 2)
+
+
+def _url_state(dims: list[int]) -> tuple[dict, list[str]]:
+    """Widget values the URL asks for, and what in it could not be used."""
+    out, problems = {}, []
+    for d in dims:
+        v = _url_float(f"d{d}", *DIM_RANGE, problems)
+        if v is not None:
+            out[f"sl_d{d}"] = v
+    if "vec" in st.query_params:
+        names = [n for n in st.query_params["vec"].split(",") if n]
+        bad = [n for n in names if n not in ATTRIBUTES]
+        if bad:
+            problems.append(f"vec={','.join(bad)} (accepted: {', '.join(ATTRIBUTES)})")
+        out["sl_vectors"] = [n for n in names if n in ATTRIBUTES]
+    for n in ATTRIBUTES:
+        v = _url_float(f"v_{n}", *AMOUNT_RANGE, problems)
+        if v is not None:
+            out[f"sl_v_{n}"] = v
+    if "sweep" in st.query_params:
+        sweep = st.query_params["sweep"]
+        if sweep in [f"d{d}" for d in dims] + [f"v_{n}" for n in ATTRIBUTES]:
+            out["sl_sweep"] = sweep
+        else:
+            problems.append(f"sweep={sweep!r} (accepted: {', '.join(f'd{d}' for d in dims)}"
+                            f"{', ' if dims else ''}v_<attribute>)")
+    return out, problems
+
+
+def _clip(v: float, rng=DIM_RANGE) -> float:
+    return round(float(np.clip(v, *rng)), 2)
+
+
+def init_state(dims: list[int], mu: np.ndarray, sig: str):
+    """Seed the widgets: from the URL on the first visit, from the seed's code when
+    the seed (or model) changes, else from the last values (kept across pages)."""
+    ss = st.session_state
+    saved = ss.setdefault(_SAVED, {})
+    if "sl_sig" not in ss:
+        url, problems = _url_state(dims)
+        saved.update(url)
+        if problems:
+            st.warning("Ignored in the URL: " + "; ".join(problems) + ".")
+    elif ss.sl_sig != sig:
+        for k in [k for k in saved if k.startswith("sl_d")]:
+            del saved[k]
+        for d in dims:
+            ss[f"sl_d{d}"] = _clip(mu[d])
+    ss.sl_sig = sig
+    for d in dims:
+        k = f"sl_d{d}"
+        if k not in ss:
+            ss[k] = saved.get(k, _clip(mu[d]))
+    for k in ("sl_vectors", "sl_sweep"):
+        if k not in ss and k in saved:
+            ss[k] = saved[k]
+    for n in ATTRIBUTES:
+        if f"sl_v_{n}" not in ss:
+            ss[f"sl_v_{n}"] = saved.get(f"sl_v_{n}", 0.0)
+    if "sl_vectors" not in ss:
+        ss.sl_vectors = list(DEFAULT_VECTORS)
+
+
+def _back_to_seed(dims: list[int], mu: np.ndarray):
+    for d in dims:
+        st.session_state[f"sl_d{d}"] = _clip(mu[d])
+    for n in ATTRIBUTES:
+        if f"sl_v_{n}" in st.session_state:
+            st.session_state[f"sl_v_{n}"] = 0.0
+
+
+def save_state(dims: list[int], names: list[str]):
+    """Copy the widget values into session state and the URL."""
+    ss, qp = st.session_state, st.query_params
+    keys = [f"sl_d{d}" for d in dims] + ["sl_vectors", "sl_sweep"] + [f"sl_v_{n}" for n in names]
+    ss[_SAVED].update({k: ss[k] for k in keys if k in ss})
+    for k in [k for k in qp if (k[:1] == "d" and k[1:].isdigit()) or k.startswith("v_")]:
+        del qp[k]
+    for d in dims:
+        qp[f"d{d}"] = f"{ss[f'sl_d{d}']:g}"
+    qp["vec"] = ",".join(names)
+    for n in names:
+        if ss.get(f"sl_v_{n}"):
+            qp[f"v_{n}"] = f"{ss[f'sl_v_{n}']:g}"
+    if ss.get("sl_sweep"):
+        qp["sweep"] = ss.sl_sweep
+
+
+# ---- figures and tables ---------------------------------------------------------------
+def controllability_figure(values, attrs: dict, main: str, *, reference: dict | None = None,
+                           current: float | None = None, xlabel: str = "value") -> go.Figure:
+    """Measured attributes of a sweep: ``main`` in colour, the others grey.
+
+    Parameters
+    ----------
+    values : array_like, shape (K,)
+        The swept control's values (x).
+    attrs : dict of str to array_like
+        ``{name: (K,)}`` measured on the decoded outputs.
+    main : str
+        The attribute the control is meant to move.
+    reference : dict, optional
+        ``{name: (M,)}`` of a dataset: y is standardised by its mean and std.
+    current : float, optional
+        Where the control's slider stands (a vertical line).
+    """
+    std = standardise(attrs, reference)
+    fig = go.Figure()
+    for name in [n for n in attrs if n != main] + [main]:
+        is_main = name == main
+        fig.add_trace(go.Scatter(
+            x=list(values), y=std[name], name=LABELS.get(name, name), mode="lines+markers" if is_main else "lines",
+            line=dict(width=4 if is_main else 1.2, color="#d62728" if is_main else "#aaa"),
+            opacity=1.0 if is_main else 0.6, customdata=np.asarray(attrs[name], float),
+            hovertemplate=f"{LABELS.get(name, name)}: %{{customdata:.3g}}<extra>%{{x:.2f}}</extra>"))
+    if current is not None:
+        fig.add_vline(x=current, line_dash="dot", line_color="#1f77b4")
+    fig.update_layout(height=380, margin=dict(l=40, r=10, t=30, b=40), xaxis_title=xlabel,
+                      yaxis_title="attribute (std. units of the data)" if reference else "attribute (std. units)",
+                      legend=dict(font=dict(size=10)))
+    return fig
+
+
+def _rho(values, measured) -> float | None:
+    """Spearman ρ of the sweep; None when the attribute does not change."""
+    from explorer.eval.metrics import spearman
+
+    measured = np.asarray(measured, float)
+    finite = measured[np.isfinite(measured)]
+    if len(finite) < 2 or finite.min() == finite.max():
+        return None
+    return spearman(np.asarray(values, float)[:, None], {"a": measured}, {"a": 0})["a"]
+
+
+def _fmt(v) -> float | None:
+    return None if v is None or not np.isfinite(v) else round(float(v), 3) + 0.0  # + 0.0: no "-0.0"
+
+
+# ---- the page -------------------------------------------------------------------------
+def _controls_ui(tm, reg: dict, mu, data_ok: bool, n_rows: int):
+    """Sliders of the regularised dims and of the attribute vectors: (dims {d: z}, names, amounts)."""
+    dims = {}
+    if reg:
+        st.subheader("Regularised dimensions")
+        st.caption("The value of each dimension of the latent code; each starts at the seed's posterior mean.")
+        for a, d in reg.items():
+            dims[d] = st.slider(f"{LABELS[a]} · z[{d}]", *DIM_RANGE, step=0.01, key=f"sl_d{d}")
+        st.button("Back to the seed", on_click=_back_to_seed, args=(list(reg.values()), mu), key="sl_reset")
+    st.subheader("Attribute vectors")
+    if not data_ok:
+        st.info(f"Attribute vectors need at least {MIN_SEGMENTS} data segments of {tm.n_steps} steps: "
+                "choose data in the sidebar (the embedded default works).")
+        return dims, [], {}
+    names = st.multiselect("Attributes", list(ATTRIBUTES), format_func=LABELS.get, key="sl_vectors")
+    amounts = {n: st.slider(f"amount of {LABELS[n]}", *AMOUNT_RANGE, step=0.05, key=f"sl_v_{n}") for n in names}
+    st.caption(f"z = seed + Σ amount · vector; a vector is the mean code of the top quartile of {n_rows} "
+               "train segments minus that of the bottom quartile (computed when first used).")
+    return dims, names, amounts
+
+
+def _readout_ui(reg: dict, dims: dict, mu, z, seed_attrs: dict, out_attrs: dict):
+    if reg:
+        st.markdown("**Target and measured** (a higher z should give a higher value)")
+        table = {
+            "attribute": [LABELS[a] for a in reg],
+            "slider z": [round(dims[d], 2) for d in reg.values()],
+            "z with vectors": [round(float(z[d]), 2) for d in reg.values()],
+            "seed z": [round(float(mu[d]), 2) for d in reg.values()],
+            "seed": [_fmt(seed_attrs[a]) for a in reg],
+            "output": [_fmt(out_attrs[a]) for a in reg],
+        }
+        if np.allclose([z[d] for d in reg.values()], [dims[d] for d in reg.values()]):
+            del table["z with vectors"]  # no vector moved these dims
+        st.dataframe(pd.DataFrame(table), hide_index=True, key="sl_readout")
+    st.markdown("**All attributes, seed → output**")
+    st.dataframe(pd.DataFrame({
+        "attribute": [LABELS[n] for n in ATTRIBUTES],
+        "seed": [_fmt(seed_attrs[n]) for n in ATTRIBUTES],
+        "output": [_fmt(out_attrs[n]) for n in ATTRIBUTES],
+        "change": [_fmt(out_attrs[n] - seed_attrs[n]) for n in ATTRIBUTES],
+    }), hide_index=True, key="sl_all")
+
+
+def _sweep_ui(tm, ds, seed, mu, reg: dict, dims: dict, amounts: dict, data_ok: bool):
+    st.subheader("Controllability curve")
+    options = [f"d{d}" for d in reg.values()] + ([f"v_{n}" for n in ATTRIBUTES] if data_ok else [])
+    by_dim = {d: a for a, d in reg.items()}
+    if st.session_state.get("sl_sweep") not in options:
+        st.session_state.sl_sweep = options[0]
+    control = st.selectbox("Sweep", options, key="sl_sweep", format_func=lambda o: (
+        f"z[{o[1:]}] · {LABELS[by_dim[int(o[1:])]]}" if o.startswith("d") else f"vector · {LABELS[o[2:]]}"))
+    if control.startswith("d"):
+        d = int(control[1:])
+        values, vector, main, current = np.linspace(*DIM_RANGE, SWEEP_POINTS), None, by_dim[d], dims[d]
+        xlabel = f"z[{d}]"
+    else:
+        vecs = vectors_ui(tm, ds)
+        if vecs is None:
+            return
+        main = control[2:]
+        values, vector, current = np.linspace(*AMOUNT_RANGE, SWEEP_POINTS), vecs[main], amounts.get(main)
+        xlabel = f"amount of the {LABELS[main].split(' (')[0]} vector"
+    _, attrs = _sweep(model_key(tm), seed.tokens, seed.chroma, control, tuple(values.tolist()), vector, tm, mu)
+    ref = ds.attributes() if ds is not None else None
+    st.plotly_chart(controllability_figure(values, attrs, main, reference=ref, current=current, xlabel=xlabel),
+                    key="sl_curve", width="stretch")
+    rho = _rho(values, attrs[main])
+    st.caption(f"The seed decoded at {SWEEP_POINTS} values of {xlabel} (the other controls at the seed), "
+               f"each output measured. {LABELS[main]}: " +
+               ("does not change over the sweep." if rho is None else
+                f"Spearman ρ = {rho:+.2f} (+1: rises at every step)."))
+
+
+def sliders_page():
+    st.title("Attribute sliders")
+    settings = sidebar_ui()
+    tm = settings.model
+    if tm is None:
+        st.info("Choose a model in the sidebar (**Model**) to steer a melody through its latent space.")
+        return
+    ds = settings.dataset if settings.dataset is not None and settings.dataset.n_steps == tm.n_steps else None
+    reg = dict(sorted(((a, int(d)) for a, d in tm.layout.regularized.items()
+                       if a in LABELS and 0 <= int(d) < tm.layout.dims), key=lambda ad: ad[1]))
+    n_rows = len(training_rows(ds, VECTOR_LIMIT)) if ds is not None else 0
+    data_ok = n_rows >= MIN_SEGMENTS
+    if not reg and not data_ok:
+        if settings.dataset is None:
+            why = settings.error or "there is no data"
+        elif settings.dataset.n_steps != tm.n_steps:
+            why = f"the data has {settings.dataset.n_steps}-step segments"
+        else:
+            why = f"the data has only {n_rows} segments"
+        st.error(f"{settings.model_label or tm.name} has no regularised dimensions, and attribute vectors need "
+                 f"at least {MIN_SEGMENTS} data segments of {tm.n_steps} steps ({why}). Choose data in the "
+                 "sidebar (the embedded default works), or an attribute-regularised model (AR-VAE).")
+        return
+    seed = melody_source_ui(settings, "seed", "Seed melody")
+    if seed is None:
+        return
+    try:
+        mu = seed_mean(model_key(tm), seed.tokens, seed.chroma, tm)
+    except MelodyError as exc:
+        st.error(f"This seed cannot be encoded: {exc}. Accepted: a melody of {tm.n_steps} steps "
+                 f"({tm.n_steps // STEPS_PER_BAR} 4/4 bars).")
+        return
+    sig = hashlib.sha1(repr(model_key(tm)).encode() + seed.tokens.tobytes()).hexdigest()
+    init_state(list(reg.values()), mu, sig)
+    left, right = st.columns([2, 3], gap="large")
+    with left:
+        dims, names, amounts = _controls_ui(tm, reg, mu, data_ok, n_rows)
+    vecs = vectors_ui(tm, ds) if any(amounts.values()) else None
+    if any(amounts.values()) and vecs is None:
+        return
+    z = steer(mu, dims, vecs, {n: a for n, a in amounts.items() if a})  # (D,)
+    out = decode_one(tm, z, seed.chroma, qpm=seed.qpm)
+    seed_attrs = {k: float(v) for k, v in compute(seed.tokens).items()}
+    out_attrs = {k: float(v) for k, v in compute(out.tokens).items()}
+    with right:
+        st.subheader("Output")
+        play_ui(out, settings, key="sl_out", name=f"steered_{settings.model_label or tm.name}")
+        st.caption(f"Latent code moved ‖z − seed‖ = {float(np.linalg.norm(z - mu)):.2f} from the seed's mean "
+                   f"({tm.layout.dims} dims).")
+        _readout_ui(reg, dims, mu, z, seed_attrs, out_attrs)
+        with st.expander("The seed"):
+            play_ui(seed, settings, key="sl_seed", name="seed")
+    _sweep_ui(tm, ds, seed, mu, reg, dims, amounts, data_ok)
+    save_state(list(reg.values()), names)

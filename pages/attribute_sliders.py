@@ -1,0 +1,3 @@
+from explorer.ui.sliders_page import sliders_page
+
+sliders_page()

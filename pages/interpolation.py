@@ -1,0 +1,3 @@
+from explorer.ui.interpolation_page import interpolation_page
+
+interpolation_page()

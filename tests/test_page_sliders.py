@@ -1,0 +1,157 @@
+"""AppTest runs of the attribute-sliders page on tiny untrained checkpoints."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import streamlit as st
+import torch
+from streamlit.testing.v1 import AppTest
+
+from explorer.audio import audio_status
+from explorer.latent.trained import TrainedModel
+from explorer.models.arvae import ARVAE, ARVAEConfig
+from explorer.models.checkpoint import save_checkpoint
+from explorer.models.ec2vae import EC2VAE, EC2VAEConfig
+from explorer.music.attributes import AR_ATTRIBUTES, LABELS
+from explorer.ui.resources import default_dataset
+from helpers_app import ROOT
+
+PAGE = str(ROOT / "pages" / "attribute_sliders.py")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _one_torch_thread():
+    """Tiny models on a busy 2-core machine: two OpenMP threads make each GRU step
+    ~100x slower than one (they wait for each other), so use one here."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory):
+    """A folder with an untrained AR-VAE and EC²-VAE (tiny, seeded)."""
+    d = tmp_path_factory.mktemp("models")
+    torch.manual_seed(0)
+    save_checkpoint(d / "arvae-tiny.safetensors", ARVAE(ARVAEConfig(hidden_dims=16, embed_dims=8, z_dims=8)))
+    save_checkpoint(d / "ec2vae-tiny.safetensors", EC2VAE(EC2VAEConfig(hidden_dims=16, z1_dims=8, z2_dims=8)))
+    return d
+
+
+@pytest.fixture(autouse=True)
+def _env(models, tmp_path, monkeypatch):
+    monkeypatch.setenv("LATENT_EXPLORER_MODELS", str(models))
+    monkeypatch.setenv("LATENT_EXPLORER_CACHE", str(tmp_path / "cache"))
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _clear_streamlit_caches():
+    yield
+    st.cache_data.clear()
+    st.cache_resource.clear()
+
+
+def run_page(**query) -> AppTest:
+    at = AppTest.from_file(PAGE, default_timeout=60)
+    for k, v in query.items():
+        at.query_params[k] = v
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def output_roll(at) -> list:
+    """The notes (x, y) of the output's piano roll (the first chart on the page)."""
+    spec = json.loads(at.get("plotly_chart")[0].proto.spec)
+    return [(t["x"], t["y"]) for t in spec["data"]]
+
+
+def chart_axis_title(at) -> str:
+    """The x-axis title of the controllability curve (the last chart)."""
+    return json.loads(at.get("plotly_chart")[-1].proto.spec)["layout"]["xaxis"]["title"]["text"]
+
+
+def output_audio(at) -> str:
+    return at.get("audio")[0].proto.url
+
+
+def moved(at) -> float:
+    """‖z − seed‖ as the page states it."""
+    text = next(c.value for c in at.caption if c.value.startswith("Latent code moved"))
+    return float(text.split("= ")[1].split(" ")[0])
+
+
+def test_without_a_model_the_page_says_to_choose_one(tmp_path, monkeypatch):
+    monkeypatch.setenv("LATENT_EXPLORER_MODELS", str(tmp_path))  # no checkpoint anywhere
+    at = run_page()
+    assert at.title[0].value == "Attribute sliders"
+    assert "Choose a model" in at.info[0].value
+    assert not at.slider
+
+
+def test_arvae_sliders_start_at_the_seed_and_steer_the_output(models):
+    at = run_page(model="arvae-tiny")
+    labels = [s.label for s in at.slider]
+    for d, a in enumerate(AR_ATTRIBUTES):
+        assert labels[d] == f"{LABELS[a]} · z[{d}]"
+    assert labels[4] == f"amount of {LABELS['note_density']}"
+    tm = TrainedModel.load(models / "arvae-tiny.safetensors", device="cpu")
+    _, mu, _ = tm.encode([default_dataset().melody(0)])
+    assert [at.slider(key=f"sl_d{d}").value for d in range(4)] == pytest.approx(np.round(mu[0, :4], 2), abs=0.006)
+    readout, everything = at.dataframe
+    assert list(readout.value["attribute"]) == [LABELS[a] for a in AR_ATTRIBUTES]
+    assert len(everything.value) == 9 and {"seed", "output"} <= set(everything.value.columns)
+    assert {b.label for b in at.get("download_button")} >= {"MIDI"}
+    assert len(at.get("plotly_chart")) == 3  # output, seed, controllability curve
+    roll, audio = output_roll(at), output_audio(at) if audio_status()[0] else None
+
+    for d in range(4):
+        at.slider(key=f"sl_d{d}").set_value(3.0)
+    at.run()
+    assert not at.exception
+    assert output_roll(at) != roll
+    if audio is not None:
+        assert output_audio(at) != audio
+    assert at.query_params["d0"] == "3" and at.query_params["d3"] == "3"
+    assert at.dataframe[0].value["slider z"].tolist() == [3.0] * 4
+
+
+def test_the_url_restores_a_view_and_bad_values_are_named():
+    at = run_page(model="arvae-tiny", d1="1.25", d2="oops", vec="contour,loudness", v_contour="0.5", sweep="d3")
+    assert at.slider(key="sl_d1").value == 1.25
+    assert at.multiselect(key="sl_vectors").value == ["contour"]
+    assert at.slider(key="sl_v_contour").value == 0.5
+    assert "d2='oops'" in at.warning[0].value and "loudness" in at.warning[0].value
+    assert at.query_params["v_contour"] == "0.5"
+    assert at.selectbox(key="sl_sweep").value == "d3"
+    assert "z[3]" in chart_axis_title(at)
+
+
+def test_attribute_vectors_steer_an_ec2vae():
+    at = run_page(model="ec2vae-tiny")
+    assert [s.label for s in at.slider] == [f"amount of {LABELS['note_density']}"]
+    assert at.selectbox(key="sl_sweep").value == "v_note_density"  # its curve needs the vectors: computed
+    assert moved(at) == 0.0
+    at.multiselect(key="sl_vectors").set_value(["note_density", "pitch_range"]).run()
+    at.slider(key="sl_v_note_density").set_value(2.0)
+    at.slider(key="sl_v_pitch_range").set_value(-2.0)
+    at.run()
+    assert not at.exception
+    assert moved(at) > 0  # an untrained decoder may still give the same notes
+    assert at.query_params["vec"] == "note_density,pitch_range" and at.query_params["v_note_density"] == "2"
+    curve = at.main.caption[-1].value
+    assert curve.startswith("The seed decoded at 13 values") and ("Spearman" in curve or "does not change" in curve)
+
+
+def test_a_model_without_regularised_dims_and_without_data_gets_a_clear_error(tmp_path):
+    at = AppTest.from_file(PAGE, default_timeout=60)
+    at.query_params["model"] = "ec2vae-tiny"
+    at.query_params["data"] = "folder"
+    at.query_params["folder"] = str(tmp_path / "nothing-here")
+    at.run()
+    assert not at.exception
+    msg = at.error[0].value
+    assert "no regularised dimensions" in msg and "no such folder" in msg and "Choose data" in msg
