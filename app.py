@@ -16,8 +16,10 @@ PAGES = [
 
 
 def main():
+    from explorer.device import set_interactive_threads
     from explorer.ui.home_page import home_page
 
+    set_interactive_threads()
     st.set_page_config(page_title="Latent Explorer", layout="wide")
     nav = st.navigation([st.Page(home_page, title="Home", icon=":material/home:", default=True)] + [
         st.Page(path, title=title, icon=icon, url_path=url)

@@ -21,3 +21,23 @@ def describe_device() -> str:
     if torch.cuda.is_available():
         return f"GPU {torch.cuda.get_device_name(0)}"
     return f"CPU ({torch.get_num_threads()} threads)"
+
+
+def set_interactive_threads() -> int:
+    """Use few torch CPU threads for interactive, one-melody inference.
+
+    On a small, busy CPU a second thread makes a one-melody decode 10× slower or
+    worse (threads wait on each other); batch encodes lose less than that gains.
+    ``LATENT_EXPLORER_THREADS`` overrides (default 1). Returns the count set.
+    """
+    import os
+
+    import torch
+
+    try:
+        n = max(1, int(os.environ.get("LATENT_EXPLORER_THREADS", "1")))
+    except ValueError:
+        n = 1
+    if not torch.cuda.is_available():
+        torch.set_num_threads(n)
+    return n
