@@ -1,0 +1,377 @@
+"""Page: the latent map. The data's latent means in 2-D (PCA, t-SNE, UMAP), coloured
+by an attribute, a collection or the split; click a point to hear it, its
+reconstruction and its nearest neighbours; place your own MIDI on the map.
+
+The numbers come from :mod:`explorer.latent.projection` (cached on disk); this
+module keeps them in memory per process and draws them.
+"""
+from __future__ import annotations
+
+import os
+import time
+from collections import OrderedDict
+
+import numpy as np
+import plotly.graph_objects as go
+import streamlit as st
+
+from explorer.data.tune import SkipTune
+from explorer.latent import projection as P
+from explorer.music.attributes import ATTRIBUTES, LABELS
+from explorer.music.melody import MelodyError
+from explorer.ui.melody_source import MAP_SELECTION_KEY
+from explorer.ui.player import play_ui
+from explorer.ui.sidebar import keep_across_pages, sidebar_ui
+
+CATEGORIES = {"collection": "collection (source)", "split": "split (train / valid / test)"}
+NO_FILTER = "(no filter)"
+K_NEIGHBOURS = 5
+PICK_KEY = "map_pick"
+CHART_KEY = "map_chart"
+
+
+# ---- memory: latents, projections and placements stay in this process -----------------
+@st.cache_resource(show_spinner=False)
+def _memory() -> OrderedDict:
+    return OrderedDict()
+
+
+def _recall(key):
+    mem = _memory()
+    if key in mem:
+        mem.move_to_end(key)
+        return mem[key]
+    return None
+
+
+def _keep(key, value, max_entries: int = 16):
+    mem = _memory()
+    mem[key] = value
+    while len(mem) > max_entries:
+        mem.popitem(last=False)
+    return value
+
+
+def _computed(key, label: str, compute):
+    """The value under ``key`` in memory, else ``compute(progress)`` inside a status box
+    with a progress bar; ``compute`` returns (value, what was done, in words)."""
+    value = _recall(key)
+    if value is None:
+        with st.status(label, expanded=True) as status:
+            bar = st.progress(0.0)
+            t0 = time.perf_counter()
+            value, how = compute(lambda done, total, unit: bar.progress(done / total, text=f"{done} / {total} {unit}"))
+            status.update(label=f"{how} in {time.perf_counter() - t0:.1f} s", state="complete", expanded=False)
+        _keep(key, value)
+    return value
+
+
+def _latents(tm, ds, rows):
+    """(latent key, means (M, D)); encoding shows a progress bar, a memory hit nothing."""
+    def compute(progress):
+        encoded = []  # stays empty on a disk hit: nothing was encoded
+
+        def tick(done, total):
+            encoded.append(done)
+            progress(done, total, "segments")
+
+        mu = P.dataset_latents(tm, ds, rows, progress=tick)
+        return mu, (f"Encoded {len(rows)} segments" if encoded else
+                    f"Read the latents of {len(rows)} segments from the disk cache")
+
+    key = P.latent_key(tm, ds, rows)
+    return key, _computed(key, f"Encoding {len(rows)} segments…", compute)
+
+
+def _projection(X, method, params, key):
+    """(projection key, Projection) of the points X (M, d)."""
+    def compute(progress):
+        proj = P.project(X, method, params, key=key, progress=lambda d, n: progress(d, n, f"{method} iterations"))
+        return proj, "Read the map from the disk cache" if proj.from_disk else f"Computed the {method} map"
+
+    pkey = P.projection_key(method, P.method_params(method, params), key)
+    return pkey, _computed(pkey, f"Computing the {method} map of {len(X)} points…", compute)
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def _upload_segments(data: bytes, name: str, bars: int):
+    from explorer.data.upload import dataset_from_midi_bytes
+
+    return dataset_from_midi_bytes(data, name, bars=bars)[0]
+
+
+# ---- state ----------------------------------------------------------------------------
+def _init_state(ds, tm):
+    """Seed the map's choices from the URL once, and keep them across page switches."""
+    q = st.query_params
+    if "map_method" not in st.session_state:
+        st.session_state.map_method = q.get("method") if q.get("method") in P.METHODS else "PCA"
+        pts = str(q.get("points", ""))
+        st.session_state.map_points = int(pts) if pts.isdigit() and 20 <= int(pts) <= 200_000 else P.DEFAULT_MAX_POINTS
+        st.session_state.map_color = q.get("color") if q.get("color") in (*ATTRIBUTES, *CATEGORIES) else "note_density"
+        st.session_state.map_perplexity = 30
+        st.session_state.map_filter = NO_FILTER
+    keep_across_pages("map_method", "map_points", "map_color", "map_perplexity", "map_filter", "map_group",
+                      "map_ar_attr")
+    if MAP_SELECTION_KEY not in st.session_state:
+        p = str(q.get("point", ""))
+        if p.isdigit() and int(p) < len(ds):
+            st.session_state[MAP_SELECTION_KEY] = int(p)
+    groups = [P.WHOLE_Z, *tm.layout.groups]
+    if st.session_state.get("map_group") not in groups:
+        st.session_state.map_group = P.WHOLE_Z
+    sel = st.session_state.get(MAP_SELECTION_KEY)
+    # the data may have changed under a stored selection
+    st.session_state[PICK_KEY] = sel if sel is not None and int(sel) < len(ds) else None
+
+
+def _select(row: int):
+    st.session_state[MAP_SELECTION_KEY] = int(row)
+
+
+def _take_chart_click():
+    """on_select of the map: the clicked point's dataset row (its customdata[0]).
+    The star and ring markers carry no customdata, so clicking them selects nothing."""
+    try:
+        points = st.session_state[CHART_KEY]["selection"]["points"]
+    except (KeyError, TypeError):
+        return
+    rows = [p["customdata"][0] for p in points
+            if isinstance(p.get("customdata"), (list, tuple)) and isinstance(p["customdata"][0], (int, float))]
+    if rows:
+        _select(int(rows[-1]))
+
+
+def _take_pick():
+    if st.session_state.get(PICK_KEY) is not None:
+        _select(int(st.session_state[PICK_KEY]))
+
+
+# ---- figures ----------------------------------------------------------------------------
+def _short(attr: str) -> str:
+    return attr.replace("_", " ")
+
+
+def _hover(ds, rows, attrs):
+    """customdata (M, 3 + attributes) and the matching hovertemplate."""
+    titles = np.array([t or i for t, i in zip(ds.tune_title, ds.tune_id)], dtype=object)[ds.tune[rows]]
+    cols = [rows.astype(object), titles, (ds.bar[rows] + 1).astype(object)]
+    cols += [np.round(attrs[a][rows], 3).astype(object) for a in ATTRIBUTES]
+    template = ("<b>%{customdata[1]}</b><br>bar %{customdata[2]} · segment #%{customdata[0]}<br>"
+                + "<br>".join(f"{_short(a)}: %{{customdata[{3 + j}]}}" for j, a in enumerate(ATTRIBUTES))
+                + "<extra></extra>")
+    return np.column_stack(cols), template
+
+
+def _layout(fig, title=None, height=620, revision=None):
+    fig.update_layout(height=height, margin=dict(l=10, r=10, t=40 if title else 10, b=10), title=title,
+                      uirevision=revision,
+                      legend=dict(itemsizing="constant", orientation="h", yanchor="bottom", y=1.0, x=0))
+    fig.update_yaxes(scaleanchor="x", scaleratio=1, showticklabels=False)
+    fig.update_xaxes(showticklabels=False)
+    return fig
+
+
+def map_figure(coords, ds, rows, attrs, colour: str, keep, *, revision=None):
+    """The map: points ``coords`` (M, 2) of dataset ``rows`` (M,), the ``keep`` mask
+    (M,) after filtering, coloured by an attribute or a category."""
+    custom, template = _hover(ds, rows, attrs)
+    fig = go.Figure()
+    xy, cd, r = coords[keep], custom[keep], rows[keep]
+    if colour in CATEGORIES:
+        cats = (ds.source if colour == "collection" else ds.split)[r]
+        for c in sorted(set(cats.tolist())):
+            m = cats == c
+            fig.add_trace(go.Scattergl(x=xy[m, 0], y=xy[m, 1], mode="markers", name=str(c), customdata=cd[m],
+                                       hovertemplate=template, marker=dict(size=5, opacity=0.75)))
+    else:
+        fig.add_trace(go.Scattergl(x=xy[:, 0], y=xy[:, 1], mode="markers", name=_short(colour), customdata=cd,
+                                   hovertemplate=template, showlegend=False,
+                                   marker=dict(size=5, opacity=0.8, color=attrs[colour][r], colorscale="Viridis",
+                                               colorbar=dict(title=dict(text=_short(colour), side="right"),
+                                                             thickness=12))))
+    return _layout(fig, revision=revision)
+
+
+def _mark(fig, xy, *, name, symbol, colour, size, text=None):
+    fig.add_trace(go.Scatter(x=xy[:, 0], y=xy[:, 1], mode="markers", name=name, text=text,
+                             hovertemplate="%{text}<extra>" + name + "</extra>" if text is not None else None,
+                             hoverinfo=None if text is not None else "skip",
+                             marker=dict(symbol=symbol, size=size, color=colour, line=dict(width=2, color="black"))))
+
+
+def _small_map(coords, values, title, label):
+    fig = go.Figure(go.Scattergl(x=coords[:, 0], y=coords[:, 1], mode="markers",
+                                 hovertemplate="%{marker.color:.3f}<extra></extra>",
+                                 marker=dict(size=4, opacity=0.8, color=values, colorscale="Viridis",
+                                             colorbar=dict(title=dict(text=label, side="right"), thickness=10))))
+    return _layout(fig, title=title, height=440)
+
+
+# ---- sections --------------------------------------------------------------------------
+def _controls(tm, n_rows):
+    c1, c2, c3, c4 = st.columns([2, 2, 3, 2])
+    method = c1.radio("Projection", list(P.METHODS), key="map_method", horizontal=True)
+    group = c2.selectbox("Latent", [P.WHOLE_Z, *tm.layout.groups], key="map_group",
+                         format_func=lambda g: g if g == P.WHOLE_Z else f"{g} part of z",
+                         disabled=not tm.layout.groups)
+    colour = c3.selectbox("Colour by", [*ATTRIBUTES, *CATEGORIES], key="map_color",
+                          format_func=lambda a: CATEGORIES.get(a) or LABELS[a])
+    max_points = c4.number_input("Points (at most)", min_value=20, max_value=200_000, step=500, key="map_points")
+    params = {}
+    if method == "t-SNE":
+        params = {"perplexity": float(st.slider("t-SNE perplexity", 5, 100, key="map_perplexity")),
+                  # threads only pay off on big maps (and the CPU may be shared)
+                  "n_jobs": 1 if min(n_rows, max_points) < 3000 else min(4, os.cpu_count() or 1)}
+    return method, group, colour, int(max_points), params
+
+
+def _filter_ui(attrs, rows):
+    """The mask (M,) of points kept by the attribute-range filter."""
+    c1, c2 = st.columns([1, 3])
+    attr = c1.selectbox("Show only", [NO_FILTER, *ATTRIBUTES], key="map_filter",
+                        format_func=lambda a: a if a == NO_FILTER else _short(a))
+    if attr == NO_FILTER:
+        return np.ones(len(rows), bool)
+    v = attrs[attr][rows]
+    lo, hi = float(np.nanmin(v)), float(np.nanmax(v))
+    if not hi > lo:
+        c2.caption(f"Every point has {_short(attr)} = {lo:g}.")
+        return np.ones(len(rows), bool)
+    key = f"map_range_{attr}"
+    old = st.session_state.get(key)
+    st.session_state[key] = (max(lo, min(old[0], hi)), min(hi, max(old[1], lo))) if old else (lo, hi)
+    a, b = c2.slider(LABELS[attr], lo, hi, key=key, step=(hi - lo) / 100)
+    return (v >= a - 1e-9) & (v <= b + 1e-9)
+
+
+def _upload_ui(tm, proj, X, pkey, cols):
+    """(coords (U, 2), bar labels, file name) of an uploaded MIDI placed on the map, or None."""
+    from explorer.data.upload import ACCEPTED
+
+    with st.expander("Place your own MIDI on the map", expanded=False):
+        up = st.file_uploader("MIDI file", type=["mid", "midi"], key="map_upload")
+        if up is None:
+            st.caption(f"Its segments are encoded and drawn as ★ on the map. Accepted: {ACCEPTED}.")
+            return None
+        try:
+            up_ds = _upload_segments(up.getvalue(), up.name, tm.n_steps // 16)
+        except SkipTune as exc:
+            st.error(f"{up.name} cannot be used: {exc.reason}" + (f" ({exc.detail})" if exc.detail else "")
+                     + f". Accepted: {ACCEPTED}.")
+            return None
+        except (MelodyError, ValueError) as exc:
+            st.error(f"{up.name} cannot be used: {exc}. Accepted: {ACCEPTED}.")
+            return None
+        key = (pkey, P.dataset_fingerprint(up_ds))
+        placed = _recall(key)
+        if placed is None:
+            needs_restore = proj.mapper is None
+            with st.spinner(f"Placing {len(up_ds)} segments of {up.name}…"):
+                mu = P.encode_means(tm, up_ds.tokens, up_ds.chroma)[:, cols]
+                placed = _keep(key, proj.transform(mu, X))
+            if needs_restore and P.METHODS[proj.method].restore_note:
+                st.caption(f"The {proj.method} map came from the disk cache: {P.METHODS[proj.method].restore_note}.")
+        labels = [f"{up.name}, bars {b + 1}–{b + up_ds.bars}" for b in up_ds.bar]
+        st.caption(f"{len(up_ds)} segment{'' if len(up_ds) == 1 else 's'} of {up.name} placed (★).")
+        return placed, labels, up.name
+
+
+def _selection_ui(settings, tm, rows, X, cols):
+    ds = settings.dataset
+    i = st.session_state.get(MAP_SELECTION_KEY)
+    if i is None or int(i) >= len(ds):
+        st.info("Click a point on the map (or type a segment number above) to hear it, its reconstruction "
+                "and its nearest neighbours.")
+        return
+    i = int(i)
+    st.query_params["point"] = str(i)
+    mel = ds.melody(i)
+    name = f"{mel.meta['tune_id']}_bar{mel.meta['bar'] + 1}"
+    st.subheader(f"#{i}: {ds.describe(i)}")
+    c1, c2 = st.columns(2)
+    with c1:
+        st.markdown("**Original**")
+        play_ui(mel, settings, key="map_orig", name=name)
+    with c2:
+        st.markdown("**Reconstruction** (posterior mean, greedy decoding)")
+        play_ui(tm.reconstruct([mel])[0], settings, key="map_recon", name=f"{name}_recon")
+    pos = int(np.searchsorted(rows, i))
+    on_map = pos < len(rows) and rows[pos] == i
+    query = X[pos] if on_map else P.encode_means(tm, ds.tokens[i:i + 1], ds.chroma[i:i + 1])[0, cols]
+    idx, dist = P.nearest_neighbours(X, query, K_NEIGHBOURS, exclude=pos if on_map else None)
+    space = "whole latent" if cols == slice(0, tm.layout.dims) else f"{st.session_state.map_group} latent"
+    st.markdown(f"**{len(idx)} nearest neighbours** in the {space} (Euclidean distance between posterior means, "
+                f"among the {len(rows)} points of the map)" + ("" if on_map else f"; #{i} itself is not on the map"))
+    for j, (p, d) in enumerate(zip(idx, dist)):
+        r = int(rows[p])
+        with st.expander(f"#{r}: {ds.describe(r)} · distance {d:.3f}"):
+            nm = ds.melody(r)
+            play_ui(nm, settings, key=f"map_nn{j}", roll=False, name=f"{nm.meta['tune_id']}_bar{nm.meta['bar'] + 1}")
+            st.button("Select this one", key=f"map_nn{j}_go", on_click=_select, args=(r,))
+
+
+def _regularised_ui(tm, mu, coords, attrs, rows, keep, method):
+    reg = tm.layout.regularized
+    st.subheader("Regularised dimensions")
+    st.caption(f"The same {method} map twice: left coloured by the value of a regularised latent dimension, "
+               "right by the attribute it is trained to follow. Similar pictures mean the dimension captures "
+               "the attribute.")
+    if st.session_state.get("map_ar_attr") not in reg:
+        st.session_state.map_ar_attr = next(iter(reg))
+    attr = st.selectbox("Attribute", list(reg), key="map_ar_attr", format_func=lambda a: LABELS.get(a, a))
+    dim = reg[attr]
+    z, a = mu[keep, dim], attrs[attr][rows][keep]
+    c1, c2 = st.columns(2)
+    c1.plotly_chart(_small_map(coords[keep], z, f"z[{dim}]", f"z[{dim}]"), key="map_ar_dim", width="stretch")
+    c2.plotly_chart(_small_map(coords[keep], a, LABELS.get(attr, attr), _short(attr)), key="map_ar_true",
+                    width="stretch")
+    st.caption(f"Pearson correlation of z[{dim}] and {_short(attr)} over these {int(keep.sum())} points: "
+               f"{P.correlation(z, a):.2f}")
+
+
+def map_page():
+    st.title("Latent map")
+    settings = sidebar_ui()
+    if settings.dataset is None:
+        (st.error if settings.error and not settings.error.startswith(("Type", "Upload")) else st.info)(
+            settings.error or "Choose data in the sidebar.")
+        return
+    if settings.model is None:
+        st.info("Choose a model in the sidebar (Model) to see the latent map of the data.")
+        return
+    ds, tm = settings.dataset, settings.model
+    if ds.n_steps != tm.n_steps:
+        st.error(f"{settings.model_label} reads {tm.n_steps // 16}-bar segments; the data has {ds.bars}-bar segments.")
+        return
+    _init_state(ds, tm)
+    method, group, colour, max_points, params = _controls(tm, len(ds))
+    st.query_params.update(method=method, points=str(max_points), color=colour)  # a view can be shared
+    rows = P.subset_rows(len(ds), max_points)
+    if len(rows) < 5:
+        st.info(f"The data has {len(rows)} segments; a map needs at least 5.")
+        return
+    st.caption(f"{settings.model_label} on {settings.data_label}: {len(rows)} of {len(ds)} segments"
+               + (" (a fixed random subset)" if len(rows) < len(ds) else "")
+               + ("" if P.umap_available() else ". UMAP: not installed (`pip install umap-learn` adds it)"))
+    cols = P.group_columns(tm.layout, group)
+    lkey, mu = _latents(tm, ds, rows)
+    X = mu[:, cols]
+    pkey, proj = _projection(X, method, params, (lkey, group))
+    attrs = ds.attributes()
+    keep = _filter_ui(attrs, rows)
+    placed = _upload_ui(tm, proj, X, pkey, cols)
+    fig = map_figure(proj.coords, ds, rows, attrs, colour, keep, revision=f"{method}/{group}/{len(rows)}")
+    if placed is not None:
+        _mark(fig, placed[0], name=placed[2], symbol="star", colour="#ff3b30", size=16, text=placed[1])
+    sel = st.session_state.get(MAP_SELECTION_KEY)
+    if sel is not None and (pos := int(np.searchsorted(rows, sel))) < len(rows) and rows[pos] == sel:
+        _mark(fig, proj.coords[pos:pos + 1], name="selected", symbol="circle-open", colour="#ff3b30", size=18)
+    st.caption(f"{int(keep.sum())} of {len(rows)} points shown. Hover for title, bar and attributes; "
+               "click one to hear it.")
+    st.plotly_chart(fig, key=CHART_KEY, on_select=_take_chart_click, selection_mode="points", width="stretch")
+    st.number_input("…or pick a segment # (row of the data, as on the Segment player)", min_value=0,
+                    max_value=len(ds) - 1, value=None, step=1, key=PICK_KEY, on_change=_take_pick)
+    _selection_ui(settings, tm, rows, X, cols)
+    if tm.layout.regularized:
+        _regularised_ui(tm, mu, proj.coords, attrs, rows, keep, method)

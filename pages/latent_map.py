@@ -1,0 +1,3 @@
+from explorer.ui.map_page import map_page
+
+map_page()

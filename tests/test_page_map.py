@@ -1,0 +1,230 @@
+"""AppTest runs of the Latent map page with tiny untrained checkpoints and a small N."""
+from __future__ import annotations
+
+import base64
+import json
+
+import numpy as np
+
+import pytest
+import streamlit as st
+import torch
+from streamlit.testing.v1 import AppTest
+
+from explorer.audio import audio_status
+from explorer.models.arvae import ARVAE, ARVAEConfig
+from explorer.models.checkpoint import save_checkpoint
+from explorer.models.ec2vae import EC2VAE, EC2VAEConfig
+from explorer.music.attributes import AR_ATTRIBUTES, ATTRIBUTES, LABELS
+from explorer.ui.map_page import CATEGORIES
+from explorer.ui.resources import default_dataset
+from helpers_app import BROKEN_MIDI, ROOT, melody_midi_bytes
+
+PAGE = str(ROOT / "pages" / "latent_map.py")
+N = 120  # points on the map: small, so t-SNE takes a second
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory):
+    d = tmp_path_factory.mktemp("models")
+    torch.manual_seed(0)
+    save_checkpoint(d / "arvae-tiny.safetensors", ARVAE(ARVAEConfig(hidden_dims=16, embed_dims=8, z_dims=8)))
+    save_checkpoint(d / "ec2vae-tiny.safetensors", EC2VAE(EC2VAEConfig(hidden_dims=16, z1_dims=8, z2_dims=8)))
+    return d
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _clear_streamlit_caches():
+    yield
+    st.cache_data.clear()
+    st.cache_resource.clear()
+
+
+@pytest.fixture(autouse=True)
+def _env(models, tmp_path, monkeypatch):
+    monkeypatch.setenv("LATENT_EXPLORER_MODELS", str(models))
+    monkeypatch.setenv("LATENT_EXPLORER_CACHE", str(tmp_path / "cache"))
+
+
+def run_map(model="arvae-tiny", **query) -> AppTest:
+    at = AppTest.from_file(PAGE, default_timeout=120)
+    at.query_params["model"] = model
+    at.query_params["points"] = str(N)
+    for k, v in query.items():
+        at.query_params[k] = v
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def ok(at) -> AppTest:
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def map_spec(at) -> dict:
+    """The plotly figure of the main map, as the browser would get it."""
+    chart = next(c for c in at.get("plotly_chart") if "map_chart" in c.proto.id)
+    return json.loads(chart.proto.spec)
+
+
+def xs(trace) -> np.ndarray:
+    """A trace's x values; plotly sends numpy arrays as base64 ``bdata``."""
+    x = trace["x"]
+    if isinstance(x, dict):
+        return np.frombuffer(base64.b64decode(x["bdata"]), dtype=x["dtype"])
+    return np.asarray(x, float)
+
+
+def n_points(spec) -> int:
+    """Dataset points on the map (the star and ring markers carry no customdata)."""
+    return sum(len(xs(t)) for t in spec["data"] if t.get("customdata") is not None)
+
+
+def test_map_of_the_default_data_with_pca():
+    at = run_map()
+    assert at.title[0].value == "Latent map"
+    assert at.radio(key="map_method").value == "PCA"
+    assert "UMAP" in at.radio(key="map_method").options or any("UMAP: not installed" in c.value for c in at.caption)
+    spec = map_spec(at)
+    assert n_points(spec) == N
+    # hover names the tune, the bar and every attribute
+    template = spec["data"][0]["hovertemplate"]
+    assert "bar %{customdata[2]}" in template and all(a.replace("_", " ") in template for a in ATTRIBUTES)
+    assert "Click a point" in at.info[0].value
+    # the AR-VAE pair: the same map coloured by a regularised dim and by its attribute
+    assert "Regularised dimensions" in [s.value for s in at.subheader]
+    assert at.selectbox(key="map_ar_attr").options == [LABELS[a] for a in AR_ATTRIBUTES]
+    assert len(at.get("plotly_chart")) == 3
+
+
+def test_colour_by_attribute_collection_or_split():
+    at = run_map()
+    box = at.selectbox(key="map_color")
+    assert box.options == [LABELS[a] for a in ATTRIBUTES] + list(CATEGORIES.values())
+    assert "colorbar" in map_spec(at)["data"][0]["marker"]  # continuous scale
+    box.set_value("collection").run()
+    names = {t["name"] for t in map_spec(ok(at))["data"]}
+    assert names <= {"music21:oneills1850", "music21:airdsAirs", "music21:bach"} and len(names) >= 2
+    at.selectbox(key="map_color").set_value("split").run()
+    names = {t["name"] for t in map_spec(ok(at))["data"]}
+    assert names <= {"train", "valid", "test"} and "train" in names
+    assert n_points(map_spec(at)) == N
+
+
+def test_tsne_on_a_small_map():
+    at = run_map()
+    pca = xs(map_spec(at)["data"][0])
+    at.radio(key="map_method").set_value("t-SNE").run()
+    ok(at)
+    assert at.slider(key="map_perplexity").value == 30
+    spec = map_spec(at)
+    assert n_points(spec) == N and not np.allclose(xs(spec["data"][0]), pca)
+    assert at.query_params["method"] == "t-SNE" and at.query_params["points"] == str(N)
+
+
+def test_picking_a_segment_plays_it_its_reconstruction_and_neighbours():
+    ds = default_dataset()
+    at = run_map()
+    at.number_input(key="map_pick").set_value(7).run()
+    ok(at)
+    assert at.session_state["map_selection"] == 7
+    assert at.query_params["point"] == "7"
+    assert at.subheader[0].value == f"#7: {ds.describe(7)}"
+    neighbours = [e.label for e in at.expander if "distance" in e.label]
+    assert len(neighbours) == 5 and all(not lab.startswith("#7:") for lab in neighbours)
+    labels = [b.label for b in at.get("download_button")]
+    assert labels.count("MIDI") == 7  # original, reconstruction, five neighbours
+    if audio_status()[0]:
+        assert labels.count("WAV") == 7 and len(at.get("audio")) == 7
+    # a neighbour's button moves the selection there
+    target = int(neighbours[0].split(":")[0][1:])
+    at.button(key="map_nn0_go").click().run()
+    assert ok(at).session_state["map_selection"] == target
+    assert at.number_input(key="map_pick").value == target
+
+
+def test_point_in_the_url_restores_the_selection():
+    ds = default_dataset()
+    at = run_map(point="42")
+    assert at.session_state["map_selection"] == 42
+    assert at.subheader[0].value == f"#42: {ds.describe(42)}"
+
+
+def test_clicking_a_point_selects_its_row():
+    """A click as the browser reports it: the chart's selection with the point's customdata.
+
+    AppTest cannot click a plotly chart, so the widget state is sent the way
+    ``AppTest.run`` sends it (private API; the number input above covers the same state).
+    """
+    at = run_map()
+    spec = map_spec(at)
+    row = spec["data"][0]["customdata"][3][0]
+    chart = next(c for c in at.get("plotly_chart") if "map_chart" in c.proto.id)
+    states = at._tree.get_widget_states()
+    w = states.widgets.add()
+    w.id = chart.proto.id
+    w.string_value = json.dumps({"selection": {"points": [{"curve_number": 0, "point_index": 3, "customdata": [row]}],
+                                             "point_indices": [3], "box": [], "lasso": []}})
+    at._run(states)
+    ok(at)
+    assert at.session_state["map_selection"] == row
+    assert at.query_params["point"] == str(row)
+    # the selected point is ringed on the map
+    assert "selected" in [t["name"] for t in map_spec(at)["data"]]
+
+
+def test_attribute_filter_hides_points_outside_the_range():
+    at = run_map()
+    at.selectbox(key="map_filter").set_value("pitch_range").run()
+    slider = ok(at).slider(key="map_range_pitch_range")
+    lo, hi = slider.value
+    at.slider(key="map_range_pitch_range").set_value((lo, lo + (hi - lo) / 4)).run()
+    shown = n_points(map_spec(ok(at)))
+    assert 0 < shown < N
+    assert any(c.value.startswith(f"{shown} of {N} points shown") for c in at.caption)
+
+
+def test_uploaded_midi_is_placed_on_the_map_and_bad_files_are_refused():
+    at = run_map()
+    at.file_uploader(key="map_upload").set_value(("tiny.mid", melody_midi_bytes(), "audio/midi")).run()
+    ok(at)
+    assert not at.error
+    stars = [t for t in map_spec(at)["data"] if t["name"] == "tiny.mid"]
+    assert len(stars) == 1 and len(xs(stars[0])) == 1 and stars[0]["marker"]["symbol"] == "star"
+    at.file_uploader(key="map_upload").set_value(("broken.mid", BROKEN_MIDI, "audio/midi")).run()
+    ok(at)
+    assert len(at.error) == 1
+    assert "broken.mid cannot be used: unreadable MIDI" in at.error[0].value and "Accepted:" in at.error[0].value
+
+
+def test_ec2vae_maps_one_latent_group_and_has_no_regularised_figure():
+    at = run_map(model="ec2vae-tiny", method="t-SNE")
+    assert at.selectbox(key="map_group").options == ["whole z", "pitch part of z", "rhythm part of z"]
+    assert "Regularised dimensions" not in [s.value for s in at.subheader]
+    at.selectbox(key="map_group").set_value("pitch").run()
+    assert n_points(map_spec(ok(at))) == N
+    at.number_input(key="map_pick").set_value(3).run()
+    assert "in the pitch latent" in "\n".join(m.value for m in ok(at).markdown)
+
+
+def test_without_a_model_the_page_says_to_choose_one():
+    at = run_map()
+    at.sidebar.selectbox(key="model_name").set_value("(upload my own checkpoint)").run()
+    ok(at)
+    assert any("Choose a model in the sidebar" in i.value for i in at.info)
+    assert not at.get("plotly_chart")
+
+
+def test_encoding_and_projecting_show_a_status_then_come_from_memory_or_disk():
+    def statuses(at):
+        return [s.label for s in at.status]
+
+    first = run_map(points="97")  # a size no other test uses: nothing cached yet
+    labels = statuses(first)
+    assert labels[0].startswith("Encoded 97 segments in") and labels[1].startswith("Computed the PCA map in")
+    assert statuses(run_map(points="97")) == []  # same process: from memory, no status at all
+    st.cache_resource.clear()  # a restarted server: only the disk cache is left
+    labels = statuses(run_map(points="97"))
+    assert labels[0].startswith("Read the latents of 97 segments from the disk cache")
+    assert labels[1].startswith("Read the map from the disk cache")
