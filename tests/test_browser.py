@@ -110,7 +110,8 @@ def choose_upload(page):
     page.locator('[data-testid="stSidebar"]').get_by_text("Upload a MIDI file", exact=True).click()
     page.get_by_text("Upload a MIDI file (.mid) in the sidebar.").wait_for()
     expect(page.locator("audio")).to_have_count(0)  # waits for the run to drop the old player
-    return page.locator('[data-testid="stFileUploader"] input[type="file"]')
+    # the MIDI uploader (the model picker may show a checkpoint uploader too)
+    return page.locator('[data-testid="stFileUploader"]').filter(has_text="MIDI file").locator('input[type="file"]')
 
 
 def wav_of_audio_element(page) -> bytes:
@@ -200,7 +201,8 @@ def test_chosen_segment_survives_a_visit_to_home(page, app_url):
     sidebar = page.locator('[data-testid="stSidebar"]')
     instrument = sidebar.get_by_role("combobox", name="Instrument")
     instrument.click()
-    page.get_by_role("option", name="40: Violin").click()
+    page.keyboard.type("Violin")  # filter the list, then take the match
+    page.keyboard.press("Enter")
     page.wait_for_url("**program=40**")
     nav = page.locator('[data-testid="stSidebarNav"]')
     nav.get_by_role("link", name="Home").click()

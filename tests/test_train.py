@@ -17,7 +17,7 @@ def test_train_writes_a_checkpoint_and_resumes(tmp_path):
     small = ds.subset(rows).save(tmp_path / "small.npz")
     out = tmp_path / "run"
     cmd = [sys.executable, "-m", "explorer", "train", "arvae", "--data", str(small), "--out", str(out), "--hidden", "16",
-           "--batch", "64", "--device", "cpu", "--quiet"]
+           "--batch", "64", "--device", "cpu", "--threads", "1", "--quiet"]
     first = subprocess.run(cmd + ["--epochs", "1"], capture_output=True, text=True, timeout=300)
     assert first.returncode == 0, first.stderr
     assert json.loads(first.stdout.strip().splitlines()[-1])["epochs"] == 1
