@@ -1,4 +1,8 @@
-"""Shared fixtures: where the real corpora are, tiny music made in code."""
+"""Shared fixtures: where the real corpora are, tiny music made in code, and what the
+AppTest modules ask for (one torch thread, tiny checkpoints, a fresh cache).
+
+torch, streamlit and the models are imported inside the fixtures that need them, so
+the tests of the lower layers do not load them."""
 from __future__ import annotations
 
 import os
@@ -21,6 +25,51 @@ def _cache_in_tmp(tmp_path_factory):
         os.environ.pop("LATENT_EXPLORER_CACHE", None)
     else:
         os.environ["LATENT_EXPLORER_CACHE"] = old
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """Tiny models on a busy 2-core machine: two OpenMP threads make each GRU step
+    ~100x slower than one (they wait for each other), so a module asks for one."""
+    import torch
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+@pytest.fixture(scope="module")
+def clear_streamlit_caches():
+    """The cached models, datasets and WAVs live in this process; drop them after the module."""
+    import streamlit as st
+
+    yield
+    st.cache_data.clear()
+    st.cache_resource.clear()
+
+
+@pytest.fixture(scope="module")
+def models_dir(tmp_path_factory) -> Path:
+    """A folder with the untrained checkpoints "arvae-tiny" and "ec2vae-tiny"; a module that
+    needs other checkpoints defines its own ``models_dir``."""
+    from helpers_app import save_tiny_models
+
+    return save_tiny_models(tmp_path_factory.mktemp("models"))
+
+
+@pytest.fixture
+def tmp_cache(tmp_path, monkeypatch) -> Path:
+    """An empty cache folder for this test (``LATENT_EXPLORER_CACHE``)."""
+    monkeypatch.setenv("LATENT_EXPLORER_CACHE", str(tmp_path / "cache"))
+    return tmp_path / "cache"
+
+
+@pytest.fixture
+def app_env(models_dir, tmp_cache, monkeypatch) -> Path:
+    """The app sees the checkpoints of ``models_dir`` and an empty cache; returns ``models_dir``."""
+    monkeypatch.setenv("LATENT_EXPLORER_MODELS", str(models_dir))
+    return models_dir
 
 
 @pytest.fixture(scope="session")

@@ -3,13 +3,14 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from explorer.audio import audio_status
 from explorer.device import describe_device
 from explorer.ui.resources import default_dataset
-from helpers_app import APP, BROKEN_MIDI, SEGMENT_PAGE, TWO_BARS, melody_midi_bytes
+from helpers_app import APP, BROKEN_MIDI, SEGMENT_PAGE, TWO_BARS, melody_midi_bytes, run_app
+
+pytestmark = pytest.mark.usefixtures("clear_streamlit_caches", "tmp_cache")
 
 
 @pytest.fixture(scope="module")
@@ -18,26 +19,8 @@ def ds():
     return default_dataset()
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _clear_streamlit_caches():
-    """The cached datasets and WAVs live in this process; drop them after the module."""
-    yield
-    st.cache_data.clear()
-    st.cache_resource.clear()
-
-
-@pytest.fixture(autouse=True)
-def _cache_dir(tmp_path, monkeypatch):
-    monkeypatch.setenv("LATENT_EXPLORER_CACHE", str(tmp_path / "cache"))
-
-
 def run_home(**query) -> AppTest:
-    at = AppTest.from_file(str(APP), default_timeout=60)
-    for k, v in query.items():
-        at.query_params[k] = v
-    at.run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
+    return run_app(APP, **query)
 
 
 def run_segment_page(**query) -> AppTest:

@@ -10,18 +10,10 @@ from explorer.data.default import load_default
 from explorer.latent.attribute_vectors import MIN_SEGMENTS, attribute_vectors, quartile_vector, training_rows
 from explorer.latent.control import decode_one, decode_to_wav, standardise, steer, sweep_attributes, sweep_latents
 from explorer.latent.trained import TrainedModel
-from explorer.models.arvae import ARVAE, ARVAEConfig
 from explorer.music.attributes import ATTRIBUTES, note_density
+from helpers_app import tiny_arvae
 
-
-@pytest.fixture(scope="module", autouse=True)
-def _one_torch_thread():
-    """Tiny models on a busy 2-core machine: two OpenMP threads make each GRU step
-    ~100x slower than one (they wait for each other), so use one here."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +25,7 @@ def ds():
 @pytest.fixture(scope="module")
 def tm():
     torch.manual_seed(0)
-    return TrainedModel(ARVAE(ARVAEConfig(hidden_dims=16, embed_dims=8, z_dims=8)), device="cpu")
+    return TrainedModel(tiny_arvae(), device="cpu")
 
 
 class AttributeEncoder:

@@ -15,7 +15,6 @@ from explorer.audio import (
     TARGET_LUFS,
     AudioUnavailable,
     audio_status,
-    cache_dir,
     default_soundfont,
     normalize_loudness,
     render,
@@ -24,6 +23,7 @@ from explorer.audio import (
     to_wav_bytes,
 )
 from explorer.audio import synth
+from explorer.paths import cache_root
 
 SR = 22050
 C_MAJOR = [60, 62, 64, 65, 67, 69, 71, 72]
@@ -176,7 +176,7 @@ def test_to_wav_bytes_refuses_bad_samples(bad):
 def test_render_wav_bytes_is_cached_in_memory_and_on_disk(monkeypatch, isolated_cache):
     pm = scale_midi(n_notes=4)
     first = render_wav_bytes(pm, program=5)
-    assert cache_dir() == isolated_cache
+    assert cache_root() == isolated_cache
     files = list((isolated_cache / "audio").glob("*.wav"))
     assert len(files) == 1 and files[0].read_bytes() == first
     assert not list((isolated_cache / "audio").glob("*.tmp"))
@@ -199,7 +199,7 @@ def test_cache_key_follows_the_soundfont_file(tmp_path):
     default = render_wav_bytes(pm)
     other = render_wav_bytes(pm, soundfont=copy)
     assert other == default  # same sounds, but rendered under its own key
-    assert len(list((cache_dir() / "audio").glob("*.wav"))) == 2
+    assert len(list((cache_root() / "audio").glob("*.wav"))) == 2
 
 
 @pytest.mark.parametrize("kwargs, fragment", [

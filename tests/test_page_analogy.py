@@ -5,7 +5,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import streamlit as st
 import torch
 from streamlit.testing.v1 import AppTest
 
@@ -13,56 +12,31 @@ from explorer.audio import audio_status
 from explorer.latent.analogy import (analogy_grid, chord_condition, chord_sequence, group_distances,
                                      has_analogy_groups, transposition_distances)
 from explorer.latent.trained import TrainedModel
-from explorer.models.arvae import ARVAE, ARVAEConfig
 from explorer.models.base import LatentLayout
 from explorer.models.checkpoint import save_checkpoint
-from explorer.models.ec2vae import EC2VAE, EC2VAEConfig
 from explorer.music.chords import ChordError
 from explorer.music.melody import Melody, notes_to_tokens
-from explorer.ui.model_picker import UPLOAD
-from helpers_app import TWO_BARS
+from helpers_app import TWO_BARS, chart_keys, run_model_page, tiny_arvae, tiny_ec2vae
 
 PAGE = str(Path(__file__).resolve().parents[1] / "pages" / "analogy.py")
 EC2 = "ec2vae-analogy-test"
 AR = "arvae-analogy-test"
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread", "clear_streamlit_caches", "app_env")
 
 
 @pytest.fixture(scope="module")
 def models_dir(tmp_path_factory) -> Path:
     d = tmp_path_factory.mktemp("models")
     torch.manual_seed(0)
-    save_checkpoint(d / f"{EC2}.safetensors", EC2VAE(EC2VAEConfig(hidden_dims=16, z1_dims=8, z2_dims=8)),
-                    card={"note": "untrained test model"})
-    save_checkpoint(d / f"{AR}.safetensors", ARVAE(ARVAEConfig(hidden_dims=16, embed_dims=8, z_dims=8)),
-                    card={"note": "untrained test model"})
+    save_checkpoint(d / f"{EC2}.safetensors", tiny_ec2vae(), card={"note": "untrained test model"})
+    save_checkpoint(d / f"{AR}.safetensors", tiny_arvae(), card={"note": "untrained test model"})
     return d
 
 
 @pytest.fixture(scope="module")
 def tm(models_dir) -> TrainedModel:
     return TrainedModel.load(models_dir / f"{EC2}.safetensors", device="cpu")
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _one_torch_thread():
-    """Tiny models on a shared CPU: a second intra-op thread only waits for a busy core."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _clear_streamlit_caches():
-    yield
-    st.cache_data.clear()
-    st.cache_resource.clear()
-
-
-@pytest.fixture(autouse=True)
-def _env(models_dir, tmp_path, monkeypatch):
-    monkeypatch.setenv("LATENT_EXPLORER_MODELS", str(models_dir))
-    monkeypatch.setenv("LATENT_EXPLORER_CACHE", str(tmp_path / "cache"))
 
 
 def melody(notes=TWO_BARS, chord=None) -> Melody:
@@ -74,18 +48,7 @@ def melody(notes=TWO_BARS, chord=None) -> Melody:
 
 
 def run_page(model: str | None = EC2) -> AppTest:
-    at = AppTest.from_file(PAGE, default_timeout=60)
-    if model is None:
-        at.session_state["model_name"] = UPLOAD
-    else:
-        at.query_params["model"] = model
-    at.run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
-
-
-def chart_keys(at) -> list[str]:
-    return [el.proto.id.rsplit("-", 1)[-1] for el in at.get("plotly_chart")]
+    return run_model_page(PAGE, model)
 
 
 # ---- logic ------------------------------------------------------------------------
@@ -146,7 +109,7 @@ def test_transposition_distances(tm):
     assert (table.drop(index=0)["pitch"] > 0).all()
     high = Melody(notes_to_tokens([(124, 0, 32)], 32))
     assert list(transposition_distances(tm, high, range(-2, 6)).index) == [-2, -1, 0, 1, 2, 3]
-    ar = TrainedModel(ARVAE(ARVAEConfig(hidden_dims=16, embed_dims=8, z_dims=8)), device="cpu")
+    ar = TrainedModel(tiny_arvae(), device="cpu")
     with pytest.raises(ValueError, match="EC²-VAE|pitch"):
         analogy_grid(ar, a, a)
 

@@ -5,44 +5,17 @@ import json
 
 import numpy as np
 import pytest
-import streamlit as st
-import torch
 from streamlit.testing.v1 import AppTest
 
 from explorer.audio import audio_status
 from explorer.data.default import load_default
 from explorer.latent.palette import bilinear_weights, cell_labels, palette, palette_latents
 from explorer.latent.trained import TrainedModel
-from explorer.models.arvae import ARVAE, ARVAEConfig
-from explorer.models.checkpoint import save_checkpoint
-from explorer.models.ec2vae import EC2VAE, EC2VAEConfig
-from helpers_app import ROOT
+from helpers_app import ROOT, run_app, tiny_models
 
 PAGE = str(ROOT / "pages" / "interpolation.py")
 
-
-def tiny_models():
-    torch.manual_seed(0)
-    return {"arvae-tiny": ARVAE(ARVAEConfig(hidden_dims=16, embed_dims=8, z_dims=8)),
-            "ec2vae-tiny": EC2VAE(EC2VAEConfig(hidden_dims=16, z1_dims=8, z2_dims=8))}
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _one_torch_thread():
-    """Tiny models on a busy 2-core machine: two OpenMP threads make each GRU step
-    ~100x slower than one (they wait for each other), so use one here."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
-@pytest.fixture(scope="module")
-def models(tmp_path_factory):
-    d = tmp_path_factory.mktemp("models")
-    for name, model in tiny_models().items():
-        save_checkpoint(d / f"{name}.safetensors", model)
-    return d
+pytestmark = pytest.mark.usefixtures("one_torch_thread", "clear_streamlit_caches", "app_env")
 
 
 @pytest.fixture(scope="module")
@@ -51,26 +24,8 @@ def melodies():
     return [ds.melody(i) for i in (0, len(ds) // 3, len(ds) // 2, 2 * len(ds) // 3)]
 
 
-@pytest.fixture(autouse=True)
-def _env(models, tmp_path, monkeypatch):
-    monkeypatch.setenv("LATENT_EXPLORER_MODELS", str(models))
-    monkeypatch.setenv("LATENT_EXPLORER_CACHE", str(tmp_path / "cache"))
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _clear_streamlit_caches():
-    yield
-    st.cache_data.clear()
-    st.cache_resource.clear()
-
-
 def run_page(**query) -> AppTest:
-    at = AppTest.from_file(PAGE, default_timeout=60)
-    for k, v in query.items():
-        at.query_params[k] = v
-    at.run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
+    return run_app(PAGE, **query)
 
 
 def chart(at, key: str) -> dict:

@@ -8,53 +8,22 @@ import numpy as np
 
 import pytest
 import streamlit as st
-import torch
 from streamlit.testing.v1 import AppTest
 
 from explorer.audio import audio_status
-from explorer.models.arvae import ARVAE, ARVAEConfig
-from explorer.models.checkpoint import save_checkpoint
-from explorer.models.ec2vae import EC2VAE, EC2VAEConfig
 from explorer.music.attributes import AR_ATTRIBUTES, ATTRIBUTES, LABELS
 from explorer.ui.map_page import CATEGORIES
 from explorer.ui.resources import default_dataset
-from helpers_app import BROKEN_MIDI, ROOT, melody_midi_bytes
+from helpers_app import BROKEN_MIDI, ROOT, melody_midi_bytes, run_app
 
 PAGE = str(ROOT / "pages" / "latent_map.py")
 N = 120  # points on the map: small, so t-SNE takes a second
 
-
-@pytest.fixture(scope="module")
-def models(tmp_path_factory):
-    d = tmp_path_factory.mktemp("models")
-    torch.manual_seed(0)
-    save_checkpoint(d / "arvae-tiny.safetensors", ARVAE(ARVAEConfig(hidden_dims=16, embed_dims=8, z_dims=8)))
-    save_checkpoint(d / "ec2vae-tiny.safetensors", EC2VAE(EC2VAEConfig(hidden_dims=16, z1_dims=8, z2_dims=8)))
-    return d
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _clear_streamlit_caches():
-    yield
-    st.cache_data.clear()
-    st.cache_resource.clear()
-
-
-@pytest.fixture(autouse=True)
-def _env(models, tmp_path, monkeypatch):
-    monkeypatch.setenv("LATENT_EXPLORER_MODELS", str(models))
-    monkeypatch.setenv("LATENT_EXPLORER_CACHE", str(tmp_path / "cache"))
+pytestmark = pytest.mark.usefixtures("clear_streamlit_caches", "app_env")
 
 
 def run_map(model="arvae-tiny", **query) -> AppTest:
-    at = AppTest.from_file(PAGE, default_timeout=120)
-    at.query_params["model"] = model
-    at.query_params["points"] = str(N)
-    for k, v in query.items():
-        at.query_params[k] = v
-    at.run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
+    return run_app(PAGE, timeout=120, **{"model": model, "points": str(N), **query})
 
 
 def ok(at) -> AppTest:

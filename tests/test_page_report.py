@@ -5,22 +5,21 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-import streamlit as st
 import torch
 from streamlit.testing.v1 import AppTest
 
 from explorer.eval.run import PAPER_FIGURES
-from explorer.models.arvae import ARVAE, ARVAEConfig
 from explorer.models.card import TARGETS
 from explorer.models.checkpoint import save_checkpoint
-from explorer.models.ec2vae import EC2VAE, EC2VAEConfig
-from explorer.ui.model_picker import UPLOAD
 from explorer.viz.report import (attribute_figure, dim_labels, figures_table, group_test_figure,
                                  history_accuracy_figure, history_loss_figure, kl_figure, lookup,
                                  reconstruction_figure, shift_distance_figure, target_status)
+from helpers_app import chart_keys, run_model_page, tiny_arvae, tiny_ec2vae
 
 PAGE = str(Path(__file__).resolve().parents[1] / "pages" / "model_report.py")
 EC2, AR, BARE = "ec2vae-report-test", "arvae-report-test", "ec2vae-report-nocard"
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread", "clear_streamlit_caches", "app_env")
 
 # A card shaped like `explorer ship` writes it; every number is invented for this test.
 HISTORY = [{"epoch": 1, "step": 5, "seconds": 1, "val_nll": 2.0, "val_acc_tf": 0.3, "val_acc_greedy": 0.2, "nll": 2.1,
@@ -46,50 +45,16 @@ AR_EVAL = {"interpretability": {"pitch_range": {"dim": 1, "r2": 0.9}, "contour":
 def models_dir(tmp_path_factory) -> Path:
     d = tmp_path_factory.mktemp("models")
     torch.manual_seed(0)
-    ec2 = EC2VAE(EC2VAEConfig(hidden_dims=16, z1_dims=8, z2_dims=8))
+    ec2 = tiny_ec2vae()
     save_checkpoint(d / f"{EC2}.safetensors", ec2, card=TEST_CARD)
     save_checkpoint(d / f"{BARE}.safetensors", ec2, card={})
     ar_card = {k: v for k, v in TEST_CARD.items() if k not in ("eval", "kl_per_dim", "targets", "paper", "notes")}
-    save_checkpoint(d / f"{AR}.safetensors", ARVAE(ARVAEConfig(hidden_dims=16, embed_dims=8, z_dims=8)),
-                    card=ar_card | {"model": "arvae"})
+    save_checkpoint(d / f"{AR}.safetensors", tiny_arvae(), card=ar_card | {"model": "arvae"})
     return d
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_torch_thread():
-    """Tiny models on a shared CPU: a second intra-op thread only waits for a busy core."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _clear_streamlit_caches():
-    yield
-    st.cache_data.clear()
-    st.cache_resource.clear()
-
-
-@pytest.fixture(autouse=True)
-def _env(models_dir, tmp_path, monkeypatch):
-    monkeypatch.setenv("LATENT_EXPLORER_MODELS", str(models_dir))
-    monkeypatch.setenv("LATENT_EXPLORER_CACHE", str(tmp_path / "cache"))
-
-
 def run_page(model: str | None) -> AppTest:
-    at = AppTest.from_file(PAGE, default_timeout=60)
-    if model is None:
-        at.session_state["model_name"] = UPLOAD
-    else:
-        at.query_params["model"] = model
-    at.run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
-
-
-def chart_keys(at) -> list[str]:
-    return [el.proto.id.rsplit("-", 1)[-1] for el in at.get("plotly_chart")]
+    return run_model_page(PAGE, model)
 
 
 # ---- figure builders --------------------------------------------------------------

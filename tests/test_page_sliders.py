@@ -5,62 +5,21 @@ import json
 
 import numpy as np
 import pytest
-import streamlit as st
-import torch
 from streamlit.testing.v1 import AppTest
 
 from explorer.audio import audio_status
 from explorer.latent.trained import TrainedModel
-from explorer.models.arvae import ARVAE, ARVAEConfig
-from explorer.models.checkpoint import save_checkpoint
-from explorer.models.ec2vae import EC2VAE, EC2VAEConfig
 from explorer.music.attributes import AR_ATTRIBUTES, LABELS
 from explorer.ui.resources import default_dataset
-from helpers_app import ROOT
+from helpers_app import ROOT, run_app
 
 PAGE = str(ROOT / "pages" / "attribute_sliders.py")
 
-
-@pytest.fixture(scope="module", autouse=True)
-def _one_torch_thread():
-    """Tiny models on a busy 2-core machine: two OpenMP threads make each GRU step
-    ~100x slower than one (they wait for each other), so use one here."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
-@pytest.fixture(scope="module")
-def models(tmp_path_factory):
-    """A folder with an untrained AR-VAE and EC²-VAE (tiny, seeded)."""
-    d = tmp_path_factory.mktemp("models")
-    torch.manual_seed(0)
-    save_checkpoint(d / "arvae-tiny.safetensors", ARVAE(ARVAEConfig(hidden_dims=16, embed_dims=8, z_dims=8)))
-    save_checkpoint(d / "ec2vae-tiny.safetensors", EC2VAE(EC2VAEConfig(hidden_dims=16, z1_dims=8, z2_dims=8)))
-    return d
-
-
-@pytest.fixture(autouse=True)
-def _env(models, tmp_path, monkeypatch):
-    monkeypatch.setenv("LATENT_EXPLORER_MODELS", str(models))
-    monkeypatch.setenv("LATENT_EXPLORER_CACHE", str(tmp_path / "cache"))
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _clear_streamlit_caches():
-    yield
-    st.cache_data.clear()
-    st.cache_resource.clear()
+pytestmark = pytest.mark.usefixtures("one_torch_thread", "clear_streamlit_caches", "app_env")
 
 
 def run_page(**query) -> AppTest:
-    at = AppTest.from_file(PAGE, default_timeout=60)
-    for k, v in query.items():
-        at.query_params[k] = v
-    at.run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
+    return run_app(PAGE, **query)
 
 
 def output_roll(at) -> list:
@@ -92,13 +51,13 @@ def test_without_a_model_the_page_says_to_choose_one(tmp_path, monkeypatch):
     assert not at.slider
 
 
-def test_arvae_sliders_start_at_the_seed_and_steer_the_output(models):
+def test_arvae_sliders_start_at_the_seed_and_steer_the_output(models_dir):
     at = run_page(model="arvae-tiny")
     labels = [s.label for s in at.slider]
     for d, a in enumerate(AR_ATTRIBUTES):
         assert labels[d] == f"{LABELS[a]} · z[{d}]"
     assert labels[4] == f"amount of {LABELS['note_density']}"
-    tm = TrainedModel.load(models / "arvae-tiny.safetensors", device="cpu")
+    tm = TrainedModel.load(models_dir / "arvae-tiny.safetensors", device="cpu")
     _, mu, _ = tm.encode([default_dataset().melody(0)])
     assert [at.slider(key=f"sl_d{d}").value for d in range(4)] == pytest.approx(np.round(mu[0, :4], 2), abs=0.006)
     readout, everything = at.dataframe

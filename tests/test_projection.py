@@ -10,12 +10,13 @@ import torch
 
 from explorer.data.dataset import SegmentDataset
 from explorer.latent import projection as P
-from explorer.latent.cache import cache_key, entry_path, load_arrays, save_arrays
+from explorer.latent.cache import entry_path, load_arrays, save_arrays
 from explorer.latent.trained import TrainedModel
 from explorer.models.arvae import ARVAE, ARVAEConfig
 from explorer.models.checkpoint import save_checkpoint
 from explorer.models.ec2vae import EC2VAE, EC2VAEConfig
 from explorer.music.melody import HOLD, REST
+from explorer.paths import content_key
 
 # three points on x, two on y: the first principal axis is x, the second y
 PLUS = np.array([[-2, 0, 0], [-1, 0, 0], [1, 0, 0], [2, 0, 0], [0, 1, 0], [0, -1, 0]], np.float32)
@@ -141,7 +142,7 @@ def test_damaged_cache_file_is_a_miss(tmp_path):
     assert load_arrays("projections", "k")["coords"].shape == (2, 2)
     entry_path("projections", "k").write_bytes(b"not a zip")
     assert load_arrays("projections", "k") is None
-    assert cache_key("ab", "c") != cache_key("a", "bc")
+    assert content_key("ab", "c") != content_key("a", "bc")
 
 
 def test_tsne_gives_finite_coordinates_and_places_new_points(monkeypatch):

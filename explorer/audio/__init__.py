@@ -4,7 +4,7 @@ FluidSynth is optional: check :func:`audio_status` before offering audio; withou
 :func:`render` raises :class:`AudioUnavailable` and the rest of the package works.
 """
 
-from explorer.audio.cache import ContentCache, cache_dir
+from explorer.audio.cache import ContentCache
 from explorer.audio.synth import (
     AUDIO_CACHE,
     TARGET_LUFS,
@@ -24,7 +24,6 @@ __all__ = [
     "AudioUnavailable",
     "ContentCache",
     "audio_status",
-    "cache_dir",
     "default_soundfont",
     "normalize_loudness",
     "render",

@@ -1,13 +1,13 @@
 """A two-level content cache for rendered audio: an in-process LRU over a disk folder.
 
-Keys are hex digests of everything that determines the output (see :func:`content_key`), so a
-hit is always correct and entries never need invalidating; deleting the folder is always safe.
+Keys are hex digests of everything that determines the output (see
+:func:`explorer.paths.content_key`), so a hit is always correct and entries never need
+invalidating; deleting the folder is always safe.
 Nothing is created at import: the folder is made on the first write.
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
 import pathlib
 import tempfile
@@ -15,58 +15,18 @@ import threading
 import warnings
 from collections import OrderedDict
 
-__all__ = ["CACHE_ENV_VAR", "ContentCache", "cache_dir", "content_key"]
+from explorer.paths import cache_root
 
-#: Environment variable that moves the cache root away from ``~/.cache/latent-explorer``.
-CACHE_ENV_VAR = "LATENT_EXPLORER_CACHE"
-
-
-def cache_dir() -> pathlib.Path:
-    """Return the root folder of Latent Explorer's caches.
-
-    Read at call time, so tests and users can redirect it by setting ``LATENT_EXPLORER_CACHE``.
-    The folder is not created here; writers create their own subfolder when they first write.
-
-    Returns
-    -------
-    path : pathlib.Path
-        ``$LATENT_EXPLORER_CACHE`` when set and non-empty, else ``~/.cache/latent-explorer``.
-    """
-    root = os.environ.get(CACHE_ENV_VAR)
-    if root:
-        return pathlib.Path(root).expanduser()
-    return pathlib.Path.home() / ".cache" / "latent-explorer"
-
-
-def content_key(*parts: object) -> str:
-    """Hash ``parts`` into a cache key.
-
-    Parameters
-    ----------
-    *parts : bytes or object
-        ``bytes`` are hashed as they are; anything else by its ``repr``. Each part is
-        length-prefixed, so ``("ab", "c")`` and ``("a", "bc")`` give different keys.
-
-    Returns
-    -------
-    key : str
-        64 lowercase hex characters (sha256).
-    """
-    digest = hashlib.sha256()
-    for part in parts:
-        data = part if isinstance(part, bytes) else repr(part).encode()
-        digest.update(len(data).to_bytes(8, "little"))
-        digest.update(data)
-    return digest.hexdigest()
+__all__ = ["ContentCache"]
 
 
 class ContentCache:
-    """Bytes stored under content keys, in memory (LRU) and in ``cache_dir() / subdir``.
+    """Bytes stored under content keys, in memory (LRU) and in ``cache_root() / subdir``.
 
     Parameters
     ----------
     subdir : str
-        Folder under :func:`cache_dir`, e.g. ``"audio"``.
+        Folder under :func:`explorer.paths.cache_root`, e.g. ``"audio"``.
     suffix : str
         File name suffix of the disk entries, e.g. ``".wav"``.
     max_entries : int
@@ -95,8 +55,8 @@ class ContentCache:
 
     @property
     def folder(self) -> pathlib.Path:
-        """The disk folder, resolved now from :func:`cache_dir` (it may not exist yet)."""
-        return cache_dir() / self.subdir
+        """The disk folder, resolved now from :func:`~explorer.paths.cache_root` (may not exist yet)."""
+        return cache_root() / self.subdir
 
     def path(self, key: str) -> pathlib.Path:
         """Return the disk path of ``key`` (whether or not it exists)."""

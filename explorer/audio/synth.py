@@ -22,7 +22,8 @@ import pretty_midi
 import pyloudnorm
 import soundfile
 
-from explorer.audio.cache import ContentCache, content_key
+from explorer.audio.cache import ContentCache
+from explorer.paths import content_key
 
 __all__ = [
     "AUDIO_CACHE",
@@ -55,7 +56,7 @@ INSTALL_HINT = (
     "`brew install fluid-synth` - and its Python binding with `pip install pyfluidsynth`, "
     "then restart."
 )
-#: Cached audio on disk ( ``cache_dir() / "audio" / "<key>.wav"`` ) and in memory.
+#: Cached audio on disk ( ``cache_root() / "audio" / "<key>.wav"`` ) and in memory.
 AUDIO_CACHE = ContentCache("audio", ".wav")
 
 # Part of every cache key: bump it when a change here changes the audio rendered.
@@ -250,7 +251,7 @@ def render_wav_bytes(midi, *, program: int | None = None, qpm: float | None = No
     The key hashes the MIDI file's bytes (a ``PrettyMIDI`` is written out to get them, so
     objects that differ by less than a tick share audio), every setting, and the soundfont's
     path, modification time and size. Hits come from memory, else from
-    ``cache_dir() / "audio"``; a hit needs no FluidSynth. Parameters and errors are those
+    ``cache_root() / "audio"``; a hit needs no FluidSynth. Parameters and errors are those
     of :func:`render`.
 
     Returns

@@ -6,10 +6,10 @@ cache folder.
 """
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from explorer.data.dataset import SegmentDataset, concat
+from explorer.paths import cache_root
 
 DEFAULT_COLLECTIONS = ("oneills1850", "airdsAirs", "bach")
 DEFAULT_NAME = "music21 corpus: O'Neill's 1850, Aird's Airs, Bach chorales"
@@ -24,8 +24,7 @@ def shipped_default_path() -> Path:
 
 
 def cached_default_path() -> Path:
-    root = Path(os.environ.get("LATENT_EXPLORER_CACHE") or Path.home() / ".cache" / "latent-explorer")
-    return root / "data" / "default.npz"
+    return cache_root() / "data" / "default.npz"
 
 
 def build_default(out=None, *, workers: int = 0, progress: bool = True, collections=DEFAULT_COLLECTIONS) -> Path:

@@ -8,7 +8,6 @@ import: folders are made on the first write.
 """
 from __future__ import annotations
 
-import hashlib
 import os
 import tempfile
 import warnings
@@ -17,29 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-#: Environment variable that moves the cache root away from ``~/.cache/latent-explorer``.
-CACHE_ENV_VAR = "LATENT_EXPLORER_CACHE"
-
-
-def cache_root() -> Path:
-    """``$LATENT_EXPLORER_CACHE`` when set and non-empty, else ``~/.cache/latent-explorer``.
-
-    Read at call time, so tests and users can redirect it.
-    """
-    return Path(os.environ.get(CACHE_ENV_VAR) or Path.home() / ".cache" / "latent-explorer").expanduser()
-
-
-def cache_key(*parts: object) -> str:
-    """sha256 hex digest of ``parts``: ``bytes`` as they are, anything else by ``repr``.
-
-    Each part is length-prefixed, so ``("ab", "c")`` and ``("a", "bc")`` differ.
-    """
-    h = hashlib.sha256()
-    for part in parts:
-        data = part if isinstance(part, bytes) else repr(part).encode()
-        h.update(len(data).to_bytes(8, "little"))
-        h.update(data)
-    return h.hexdigest()
+from explorer.paths import cache_root
 
 
 def entry_path(subdir: str, key: str) -> Path:

@@ -26,7 +26,8 @@ from typing import Callable
 
 import numpy as np
 
-from explorer.latent.cache import cache_key, load_arrays, save_arrays
+from explorer.latent.cache import load_arrays, save_arrays
+from explorer.paths import content_key
 
 DEFAULT_MAX_POINTS = 10_000
 WHOLE_Z = "whole z"
@@ -68,20 +69,20 @@ def model_fingerprint(model) -> str:
         return f"file:{p}:{st.st_mtime_ns}:{st.st_size}"
     parts = [f"{k}{tuple(v.shape)}".encode() + v.detach().cpu().numpy().tobytes()
              for k, v in model.model.state_dict().items()]
-    return "weights:" + cache_key(*parts)
+    return "weights:" + content_key(*parts)
 
 
 def dataset_fingerprint(ds) -> str:
     """sha256 of a SegmentDataset's tokens and chroma (what an encoder reads)."""
     tok = np.ascontiguousarray(ds.tokens)
     ch = np.ascontiguousarray(ds.chroma)
-    return cache_key(tok.shape, tok.dtype.str, tok.tobytes(), ch.shape, ch.dtype.str, ch.tobytes())
+    return content_key(tok.shape, tok.dtype.str, tok.tobytes(), ch.shape, ch.dtype.str, ch.tobytes())
 
 
 def latent_key(model, ds, rows: np.ndarray) -> str:
     """Cache key of the latent means of ``ds[rows]`` under ``model``."""
     rows = np.asarray(rows, dtype=np.int64)
-    return cache_key("latents/v1", model_fingerprint(model), dataset_fingerprint(ds), rows.tobytes())
+    return content_key("latents/v1", model_fingerprint(model), dataset_fingerprint(ds), rows.tobytes())
 
 
 # ---- encoding ------------------------------------------------------------------------
@@ -305,7 +306,7 @@ def method_params(method: str, params: dict | None = None) -> dict:
 def projection_key(method: str, params: dict, key) -> str:
     """Cache key of a projection of the data identified by ``key`` (e.g. a latent key and a group)."""
     kept = {k: v for k, v in sorted(params.items()) if k not in _NOT_IN_KEY}
-    return cache_key("projection/v1", method, json.dumps(kept, sort_keys=True), key)
+    return content_key("projection/v1", method, json.dumps(kept, sort_keys=True), key)
 
 
 def project(X: np.ndarray, method: str = "PCA", params: dict | None = None, *, key=None,

@@ -19,7 +19,7 @@ from explorer.music.attributes import ATTRIBUTES, LABELS, compute
 from explorer.music.convert import melodies_to_midi, midi_to_bytes
 from explorer.music.melody import N_PITCHES, STEPS_PER_BAR, Melody, tokens_to_notes
 from explorer.ui.melody_source import melody_source_ui
-from explorer.ui.player import play_ui
+from explorer.ui.player import play_midi_ui, play_ui
 from explorer.ui.segment_page import ALL
 from explorer.ui.sidebar import sidebar_ui
 from explorer.ui.sliders_page import model_key
@@ -165,21 +165,10 @@ def palette_figure(melodies, n: int, labels, colour=None, colour_label: str = ""
 
 def play_sequence_ui(melodies, settings, *, key: str, name: str, gap_steps: int = 0):
     """One audio of ``melodies`` one after another, with MIDI and WAV downloads."""
-    from explorer.ui.resources import wav_bytes
-
     qpm = settings.qpm or melodies[0].qpm
     mels = [Melody(m.tokens, m.chroma, qpm) for m in melodies]
     midi = midi_to_bytes(melodies_to_midi(mels, gap_steps=gap_steps, program=settings.program))
-    wav = wav_bytes(midi) if settings.audio else None
-    cols = st.columns([3, 1, 1])
-    with cols[0]:
-        if wav is not None:
-            st.audio(wav, format="audio/wav")
-        else:
-            st.caption("Audio is off (see the sidebar); the MIDI download still works.")
-    cols[1].download_button("MIDI", midi, file_name=f"{name}.mid", mime="audio/midi", key=f"{key}_mid")
-    if wav is not None:
-        cols[2].download_button("WAV", wav, file_name=f"{name}.wav", mime="audio/wav", key=f"{key}_wav")
+    play_midi_ui(midi, settings, key=key, name=name)
 
 
 # ---- the page ------------------------------------------------------------------------------

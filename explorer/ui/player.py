@@ -22,18 +22,26 @@ def melody_midi_bytes(melody: Melody, program: int, qpm: float | None) -> bytes:
 def play_ui(melody: Melody, settings, *, key: str, name: str = "melody", roll: bool = True,
             title: str | None = None):
     """Draw the piano roll (optional), an audio player and the downloads."""
-    from explorer.ui.resources import wav_bytes
-
     if roll:
         st.plotly_chart(pianoroll_figure(melody, title=title), key=f"{key}_roll", width="stretch")
-    midi = melody_midi_bytes(melody, settings.program, settings.qpm)
+    play_midi_ui(melody_midi_bytes(melody, settings.program, settings.qpm), settings, key=key, name=name)
+
+
+def play_midi_ui(midi_bytes: bytes, settings, *, key: str, name: str):
+    """Draw an audio player of ``midi_bytes`` (when audio is on) and its MIDI and WAV downloads.
+
+    The downloads are named ``name`` (made file-safe) with ``.mid`` / ``.wav`` and keyed
+    ``{key}_mid`` / ``{key}_wav``.
+    """
+    from explorer.ui.resources import wav_bytes
+
     cols = st.columns([3, 1, 1])
-    wav = wav_bytes(midi) if settings.audio else None
+    wav = wav_bytes(midi_bytes) if settings.audio else None
     with cols[0]:
         if wav is not None:
             st.audio(wav, format="audio/wav")
         else:
             st.caption("Audio is off (see the sidebar); the MIDI download still works.")
-    cols[1].download_button("MIDI", midi, file_name=f"{_slug(name)}.mid", mime="audio/midi", key=f"{key}_mid")
+    cols[1].download_button("MIDI", midi_bytes, file_name=f"{_slug(name)}.mid", mime="audio/midi", key=f"{key}_mid")
     if wav is not None:
         cols[2].download_button("WAV", wav, file_name=f"{_slug(name)}.wav", mime="audio/wav", key=f"{key}_wav")
