@@ -109,7 +109,7 @@ def _cmd_train(args) -> int:
 
     s = TrainSettings(args.model, args.data, args.out, hidden=args.hidden, epochs=args.epochs, batch=args.batch,
                       lr=args.lr, device=args.device, seed=args.seed, patience=args.patience,
-                      max_minutes=args.max_minutes, augment=args.augment, threads=args.threads, tf_k=args.tf_k, beta=args.beta,
+                      max_minutes=args.max_minutes, augment=args.augment, threads=args.threads, tf_k=args.tf_k, beta=args.beta, init=args.init,
                       progress=not args.quiet)
     try:
         summary = train(s)
@@ -221,6 +221,8 @@ def make_parser() -> argparse.ArgumentParser:
     t.add_argument("--tf-k", type=float, default=None,
                    help="teacher forcing decays as k/(k+exp(step/k)); smaller k decays sooner (default: the model's 1000)")
     t.add_argument("--beta", type=float, default=None, help="KL weight (default: the model's)")
+    t.add_argument("--init", default=None, help="start from the weights of this checkpoint (same model and config), "
+                   "e.g. a shipped one, to train it further")
     t.add_argument("--quiet", action="store_true")
     t.set_defaults(func=_cmd_train)
 

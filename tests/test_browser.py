@@ -214,3 +214,31 @@ def test_chosen_segment_survives_a_visit_to_home(page, app_url):
     assert instrument.input_value() == "40: Violin"
     assert "program=40" in page.url
     assert_no_traceback(page)
+
+
+ARTIFACTS = ROOT / "tests" / "artifacts"  # git ignores it; screenshots for people to look at
+PAGE_TITLES = ["Segment player", "Latent map", "Attribute sliders", "Interpolation", "Analogy", "Model report"]
+
+
+def no_exception_shown(page):
+    assert page.locator('[data-testid="stException"]').count() == 0, "an exception box is shown"
+    assert "Traceback" not in page.locator("body").inner_text()
+
+
+def test_every_page_renders_without_an_exception(page, app_url):
+    """Visit every page from the menu (the map on a 200-point PCA view so it stays quick),
+    screenshot it, and check that no exception is shown and model pages play audio."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.goto(app_url + "/?points=200&method=PCA")
+    page.get_by_role("heading", name="Latent Explorer").wait_for()
+    no_exception_shown(page)
+    page.screenshot(path=str(ARTIFACTS / "home.png"), full_page=True)
+    nav = page.locator('[data-testid="stSidebarNav"]')
+    for title in PAGE_TITLES:
+        nav.get_by_role("link", name=title).click()
+        page.get_by_role("heading", name=title).first.wait_for()
+        # wait for the run to finish (Streamlit shows a running indicator while it works)
+        page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=180_000)
+        page.wait_for_timeout(500)
+        no_exception_shown(page)
+        page.screenshot(path=str(ARTIFACTS / f"{title.lower().replace(' ', '_')}.png"), full_page=True)

@@ -46,3 +46,20 @@ def test_trained_model_reads_midi(tmp_path):
     pm.write(str(path))
     mels, z, mu, sigma = tm.encode_midi(path)
     assert len(mels) == 3 and z.shape == (3, 8) and mels[0].chroma[0, 0] == 1
+
+
+def test_train_can_start_from_a_checkpoint(tmp_path):
+    ds = SegmentDataset.load(shipped_default_path())
+    rows = np.concatenate([np.flatnonzero(ds.split == "train")[:128], np.flatnonzero(ds.split == "valid")[:32]])
+    small = ds.subset(rows).save(tmp_path / "small.npz")
+    base = [sys.executable, "-m", "explorer", "train", "arvae", "--data", str(small), "--hidden", "16", "--batch", "64",
+            "--device", "cpu", "--threads", "1", "--quiet", "--epochs", "1"]
+    assert subprocess.run(base + ["--out", str(tmp_path / "a")], capture_output=True, timeout=300).returncode == 0
+    proc = subprocess.run(base + ["--out", str(tmp_path / "b"), "--epochs", "2", "--init",
+                                  str(tmp_path / "a" / "best.safetensors")], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert "starting from the weights" in proc.stdout and "at step 2" in proc.stdout
+    assert json.loads((tmp_path / "b" / "summary.json").read_text())["steps"] == 4
+    wrong = subprocess.run(base + ["--out", str(tmp_path / "c"), "--hidden", "32", "--init",
+                                   str(tmp_path / "a" / "best.safetensors")], capture_output=True, text=True, timeout=300)
+    assert wrong.returncode == 2 and "must match" in wrong.stderr

@@ -44,6 +44,7 @@ class TrainSettings:
     threads: int | None = None
     tf_k: float | None = None
     beta: float | None = None
+    init: str | None = None
     progress: bool = True
 
 
@@ -127,6 +128,19 @@ def train(s: TrainSettings) -> dict:
         history, seconds = json.loads(st["history"]), st["seconds"]
         gen.set_state(st["gen"])
         print(f"resuming {s.model} from epoch {epoch}, step {step} (best greedy {best:.4f})")
+    if s.init and not state_path.exists():
+        from explorer.models.checkpoint import load_checkpoint
+
+        init_model, init_meta, _ = load_checkpoint(s.init, device=device)
+        if init_meta["model"] != s.model or init_model.config != model.config:
+            raise ValueError(f"--init {s.init} is a {init_meta['model']} with config {init_meta['config']}; "
+                             f"it must match the model being trained ({s.model}, {model.config})")
+        model.load_state_dict(init_model.state_dict())
+        # continue the teacher-forcing schedule where that model's training stopped
+        card0 = init_meta.get("card", {})
+        step, epoch = int(card0.get("steps", 0)), int(card0.get("epochs", 0))
+        seconds, history = float(card0.get("train_seconds", 0)), list(card0.get("history", []))
+        print(f"starting from the weights of {s.init} at step {step} (a fresh optimizer)")
     data_desc = {"files": [Path(p).name for p in s.data], "segments": ds.counts(),
                  "sources": sorted(set(ds.tune_source.tolist())), "split": "by tune (SHA-1 of source|tune_id: 80/10/10)",
                  "augmentation": f"random transposition ±{s.augment} semitones per training row"}
