@@ -25,7 +25,9 @@ def test_home_names_the_model_and_its_figures(tmp_path, monkeypatch):
     (tmp_path / "zz-foreign.safetensors").write_bytes(b"not a checkpoint")
     monkeypatch.setenv("LATENT_EXPLORER_MODELS", str(tmp_path))
     monkeypatch.setenv("LATENT_EXPLORER_CACHE", str(tmp_path / "cache"))
-    at = AppTest.from_file(str(REPO / "app.py"), default_timeout=60).run()
+    at = AppTest.from_file(str(REPO / "app.py"), default_timeout=60)
+    at.query_params["model"] = "arvae-tiny"  # the shipped checkpoints come first in the picker
+    at.run()
     assert not at.exception
     text = " ".join(m.value for m in at.markdown)
     assert "arvae-tiny" in text and "recon greedy 0.500" in text and "regularised dims" in text
