@@ -122,6 +122,39 @@ def bench_decode_render(repeat: int = 50) -> dict:
     return out
 
 
+def bench_slider(repeat: int = 40) -> dict:
+    """A slider move on the Attribute sliders page, end to end in Streamlit's AppTest: the
+    time from setting a regularised dim to the rerun's new audio (decode + render + page),
+    with the first shipped regularised model and each move to a new value (no cache hit)."""
+    from pathlib import Path
+
+    from streamlit.testing.v1 import AppTest
+
+    from explorer.data.default import assets_dir
+    from explorer.device import set_interactive_threads
+
+    set_interactive_threads()  # as app.py does
+    ckpts = sorted((assets_dir() / "checkpoints").glob("arvae*.safetensors"))
+    if not ckpts:
+        return {"skipped": "no shipped regularised model in assets/checkpoints"}
+    page = Path(__file__).resolve().parents[1] / "pages" / "attribute_sliders.py"
+    at = AppTest.from_file(str(page), default_timeout=120)
+    at.query_params["model"] = ckpts[0].stem
+    at.run()
+    if at.exception:
+        return {"error": str(at.exception[0].value)[:200]}
+    values = np.linspace(-2.5, 2.5, repeat + 1)
+    times = []
+    for i, v in enumerate(values):
+        t0 = time.perf_counter()
+        at.slider(key="sl_d0").set_value(round(float(v), 2)).run()
+        if i:  # the first move warms the page up
+            times.append((time.perf_counter() - t0) * 1000)
+    t = np.asarray(times)
+    return {"p50_ms": round(float(np.percentile(t, 50)), 1), "p95_ms": round(float(np.percentile(t, 95)), 1),
+            "n": len(t), "model": ckpts[0].stem}
+
+
 BENCHMARKS = {
     "attributes": bench_attributes,
     "render": bench_render,
@@ -130,6 +163,7 @@ BENCHMARKS = {
     "encode": bench_encode,
     "decode": bench_decode,
     "decode-render": bench_decode_render,
+    "slider": bench_slider,
 }
 
 
