@@ -105,20 +105,15 @@ def bench_decode(repeat: int = 100) -> dict:
 
 
 def bench_decode_render(repeat: int = 50) -> dict:
-    """Decode one 2-bar melody + MIDI + FluidSynth render to WAV bytes, uncached (a slider move)."""
-    from explorer.audio import render, to_wav_bytes
-    from explorer.music.convert import melody_to_midi
+    """Decode one 2-bar melody + MIDI + FluidSynth render to WAV bytes, uncached (a slider move),
+    through ``explorer.latent.control.decode_to_wav``: the path the pages play."""
+    from explorer.latent.control import decode_to_wav
 
-    tok, ch, ds = _melody_batch(1)
+    tok, ch, _ = _melody_batch(1)
     out = {}
     for label, tm in _models():
         _, mu, _ = tm.encode(tok, ch)
-
-        def once():
-            mel = tm.decode(mu, ch)[0]
-            return to_wav_bytes(render(melody_to_midi(mel)))
-
-        out[label] = _timeit(once, repeat, warmup=3)
+        out[label] = _timeit(lambda: decode_to_wav(tm, mu[0], ch[0], cache=False), repeat, warmup=3)
     return out
 
 

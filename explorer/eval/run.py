@@ -24,17 +24,19 @@ PAPER_FIGURES = {
 
 
 @torch.no_grad()
-def reconstruction(tm: TrainedModel, tokens: np.ndarray, chroma: np.ndarray) -> dict:
+def reconstruction(tm: TrainedModel, tokens: np.ndarray, chroma: np.ndarray, mu: np.ndarray | None = None) -> dict:
     """Token accuracies with z = posterior mean: teacher-forced and greedy over all
     steps, greedy onset-pitch (share of target onsets decoded as that pitch) and
-    greedy rhythm (onset/hold/rest)."""
+    greedy rhythm (onset/hold/rest). ``mu`` (N, D): the posterior means when the
+    caller already has them."""
     n_tf = n_gr = n_on = n_on_ok = n_rh = 0
     total = 0
     model = tm.model
-    for t, c in tm._batches(tokens.astype(np.int64), chroma.astype(np.float32)):
-        post = model.encode(t, c)
-        tf = model.decode(post.mean, c, target=t, teacher_forcing=1.0).logits.argmax(-1)
-        gr = model.decode(post.mean, c).tokens
+    if mu is None:
+        _, mu, _ = tm.encode(tokens, chroma)
+    for t, c, m in tm._batches(tokens.astype(np.int64), chroma.astype(np.float32), mu.astype(np.float32)):
+        tf = model.decode(m, c, target=t, teacher_forcing=1.0).logits.argmax(-1)
+        gr = model.decode(m, c).tokens
         onset = t < N_PITCHES
         n_tf += int((tf == t).sum())
         n_gr += int((gr == t).sum())
@@ -121,8 +123,8 @@ def evaluate(tm: TrainedModel, ds, *, split: str = "test", limit: int | None = 4
         rows = np.sort(np.random.default_rng(seed).choice(len(sub), limit, replace=False))
     tokens, chroma = sub.tokens[rows], sub.chroma[rows].astype(np.float32)
     out = {"model": tm.name, "split": split, "segments": int(len(rows))}
-    out |= reconstruction(tm, tokens, chroma)
     _, mu, sigma = tm.encode(tokens, chroma)
+    out |= reconstruction(tm, tokens, chroma, mu)
     out["active_units"] = active_units(mu)
     out["latent_dims"] = int(mu.shape[1])
     attrs = {k: v for k, v in compute_attributes(tokens, ATTRIBUTES).items()}

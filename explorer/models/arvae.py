@@ -8,14 +8,13 @@ minibatch's pairwise differences D_z of dim d and D_a of attribute a,
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from explorer.models.base import DecodeOutput, LatentLayout, MelodyVAE, Posterior, kl_normal
+from explorer.models.base import DecodeOutput, LatentLayout, MelodyVAE, Posterior, kl_normal, pick_tokens
 from explorer.music.attributes import AR_ATTRIBUTES
 from explorer.music.melody import N_TOKENS, REST
 
@@ -70,20 +69,13 @@ class ARVAE(MelodyVAE):
             h = self.decoder(torch.cat([self.embed(prev), z], 1), h)
             logp = F.log_softmax(self.out(h), 1)
             logps.append(logp)
-            if sample:
-                tok = torch.distributions.Categorical(logits=logp / max(temperature, 1e-4)).sample()
-            else:
-                tok = logp.argmax(-1)
+            tok = pick_tokens(logp, sample, temperature)
             toks.append(tok)
             if target is not None and teacher_forcing > 0 and torch.rand(()) < teacher_forcing:
                 prev = target[:, i].long()
             else:
                 prev = tok
         return DecodeOutput(torch.stack(logps, 1), torch.stack(toks, 1))
-
-    def teacher_forcing_at(self, step: int) -> float:
-        k = self.config.k
-        return float(k / (k + math.exp(min(step / k, 700))))
 
     def loss(self, tokens, chroma=None, step: int = 0, attributes: dict | None = None, **_) -> dict:
         c = self.config

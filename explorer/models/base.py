@@ -7,6 +7,7 @@ Models are plain ``nn.Module``s with no file I/O. Each offers
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import torch
@@ -64,6 +65,19 @@ def kl_normal(mean: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
     return 0.5 * (var + mean.pow(2) - 1.0 - var.log())
 
 
+def teacher_forcing_ratio(step: int, k: float) -> float:
+    """Inverse-sigmoid decay of teacher forcing (Bengio et al. 2015), as EC²-VAE uses it:
+    k / (k + exp(step / k))."""
+    return float(k / (k + math.exp(min(step / k, 700))))
+
+
+def pick_tokens(logp: torch.Tensor, sample: bool, temperature: float) -> torch.Tensor:
+    """Class indices (B,) from log-probabilities (B, C): argmax, or a sample at ``temperature``."""
+    if sample:
+        return torch.distributions.Categorical(logits=logp / max(temperature, 1e-4)).sample()
+    return logp.argmax(-1)
+
+
 def rhythm_targets(tokens: torch.Tensor) -> torch.Tensor:
     """Rhythm classes (B, T) of tokens: 0 onset, 1 hold, 2 rest."""
     t = tokens.long()
@@ -94,6 +108,10 @@ class MelodyVAE(nn.Module):
 
     def loss(self, tokens, chroma, step: int = 0, **attrs) -> dict:  # pragma: no cover - abstract
         raise NotImplementedError
+
+    def teacher_forcing_at(self, step: int) -> float:
+        """The teacher-forcing ratio at training ``step`` (the config's ``k``)."""
+        return teacher_forcing_ratio(step, self.config.k)
 
     @torch.no_grad()
     def sample(self, n: int, chroma=None, *, temperature: float = 1.0, generator=None) -> DecodeOutput:

@@ -11,14 +11,21 @@ rhythm (B, T, 3) with classes onset, hold, rest.
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from explorer.models.base import DecodeOutput, LatentLayout, MelodyVAE, Posterior, kl_normal, rhythm_targets
+from explorer.models.base import (
+    DecodeOutput,
+    LatentLayout,
+    MelodyVAE,
+    Posterior,
+    kl_normal,
+    pick_tokens,
+    rhythm_targets,
+)
 
 
 @dataclass(frozen=True)
@@ -123,10 +130,6 @@ class EC2VAE(MelodyVAE):
         return DecodeOutput(logp, logp.argmax(-1), rhythm_logp)
 
     # ---- training -----------------------------------------------------------
-    def teacher_forcing_at(self, step: int) -> float:
-        k = self.config.k
-        return float(k / (k + math.exp(min(step / k, 700))))
-
     def loss(self, tokens, chroma, step: int = 0, **_) -> dict:
         c = self.config
         post = self.encode(tokens, chroma)
@@ -144,11 +147,8 @@ class EC2VAE(MelodyVAE):
 
 
 def _pick(logp, sample: bool, temperature: float):
-    if sample:
-        idx = torch.distributions.Categorical(logits=logp / max(temperature, 1e-4)).sample()
-    else:
-        idx = logp.argmax(-1)
-    return F.one_hot(idx, logp.size(-1)).float()
+    """The chosen class as a one-hot vector: the next step's input."""
+    return F.one_hot(pick_tokens(logp, sample, temperature), logp.size(-1)).float()
 
 
 def load_authors_state_dict(state_dict: dict) -> EC2VAE:

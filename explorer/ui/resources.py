@@ -53,9 +53,9 @@ def upload_dataset(data: bytes, name: str, melody_track=None):
     return dataset_from_midi_bytes(data, name, melody_track=melody_track)
 
 
-@st.cache_data(show_spinner=False, max_entries=512)
 def wav_bytes(midi_bytes: bytes) -> bytes | None:
-    """WAV of a MIDI file (program and tempo are in the MIDI); None when audio is unavailable."""
+    """WAV of a MIDI file (program and tempo are in the MIDI); None when audio is unavailable.
+    ``render_wav_bytes`` caches by content (memory and disk), so no Streamlit cache here."""
     if not audio_status()[0]:
         return None
     return render_wav_bytes(midi_bytes)
