@@ -11,6 +11,7 @@ PAGES = [
     ("pages/attribute_sliders.py", "Attribute sliders", ":material/tune:", "attribute_sliders"),
     ("pages/interpolation.py", "Interpolation", ":material/timeline:", "interpolation"),
     ("pages/analogy.py", "Analogy", ":material/swap_horiz:", "analogy"),
+    ("pages/performance_style.py", "Performance style", ":material/piano:", "performance_style"),
     ("pages/model_report.py", "Model report", ":material/monitoring:", "model_report"),
 ]
 

@@ -164,6 +164,23 @@ def _cmd_ship(args) -> int:
     return 0
 
 
+def _performance_dispatch(argv: list) -> int | None:
+    """`explorer train performance …` and `explorer eval <performance checkpoint> …` go to the
+    performance-style model's own command lines (its data and options differ from the melody models')."""
+    if argv[:2] == ["train", "performance"]:
+        from explorer.train.performance import main as train_performance
+
+        return int(train_performance(argv[2:]) or 0)
+    if len(argv) >= 2 and argv[0] == "eval" and not argv[1].startswith("-"):
+        from explorer.models.checkpoint import is_performance_checkpoint
+
+        if is_performance_checkpoint(argv[1]):
+            from explorer.eval.performance import main as eval_performance
+
+            return int(eval_performance(argv[1:]) or 0)
+    return None
+
+
 def make_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="explorer", description="Latent Explorer: symbolic-music VAE latent spaces")
     sub = p.add_subparsers(dest="command", required=True)
@@ -257,6 +274,10 @@ def main(argv=None) -> int:
     from explorer.compat import quiet_fluidsynth_import
 
     quiet_fluidsynth_import()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    perf = _performance_dispatch(argv)
+    if perf is not None:
+        return perf
     args = make_parser().parse_args(argv)
     return int(args.func(args) or 0)
 

@@ -13,6 +13,7 @@ import torch
 from explorer.models.registry import MODELS, config_from_dict, config_to_dict
 
 FORMAT = "latent-explorer/checkpoint"
+PERFORMANCE_FORMAT = "latent-explorer/performance-checkpoint"  # the performance-style CVAE (explorer.models.virtuoso)
 VERSION = 1
 
 
@@ -44,6 +45,17 @@ def save_checkpoint(path, model, *, card: dict | None = None, extras: dict | Non
     return path
 
 
+def is_performance_checkpoint(path) -> bool:
+    """True when ``path`` is a readable safetensors file tagged as a performance-style checkpoint."""
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            return (f.metadata() or {}).get("format") == PERFORMANCE_FORMAT
+    except Exception:  # not a file, not safetensors: the melody loader reports why
+        return False
+
+
 def read_metadata(path) -> dict:
     """The metadata of a checkpoint (config, layout and card parsed), or CheckpointError."""
     from safetensors import safe_open
@@ -56,6 +68,9 @@ def read_metadata(path) -> dict:
             meta = f.metadata() or {}
     except Exception as exc:  # safetensors raises its own error types
         raise CheckpointError(f"{path.name} is not a Latent Explorer checkpoint: not a safetensors file ({exc})") from None
+    if meta.get("format") == PERFORMANCE_FORMAT:
+        raise CheckpointError(f"{path.name} is a performance-style model, not a melody model: "
+                              "open it on the Performance style page")
     if meta.get("format") != FORMAT:
         raise CheckpointError(f"{path.name} is a safetensors file but not a Latent Explorer checkpoint "
                               f"(no '{FORMAT}' format tag)")
