@@ -1,0 +1,327 @@
+"""Page: one score played in many styles by the performance-style CVAE (VirtuosoNet-like).
+
+A score (the embedded music21 defaults, a score from the data folder, or an upload), a style
+(sampled, encoded from a reference, an emotion preset, or between two styles), then the tempo
+curve and velocities against deadpan, a piano roll, audio and downloads, and the map of the
+known performances' styles (click one to hear it and use its style).
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import plotly.graph_objects as go
+import streamlit as st
+
+from explorer.audio import audio_status
+from explorer.data.default import assets_dir
+from explorer.data.performances import ACCEPTED_SCORES, PerformanceDataError, default_data_root
+from explorer.latent.performance import (DEFAULT_SCORES, STYLE_MODES, ScoreTooLong, check_length,
+                                         default_score_notes, score_from_bytes)
+from explorer.models.checkpoint import CheckpointError
+from explorer.ui.player import play_midi_ui
+from explorer.ui.sidebar import keep_across_pages
+
+MODELS_ENV = "LATENT_EXPLORER_PERFORMANCE_MODELS"
+SCORE_KINDS = {"default": "Embedded default (music21 corpus)", "data": "A score from the data folder",
+               "upload": "Upload MusicXML or MIDI"}
+LABEL_KEYS = ("pianist", "emotion", "piece", "source")
+MAP_KEY = "perf_map"
+
+
+def performance_checkpoints() -> dict[str, Path]:
+    """name → path of assets/performance/*.safetensors and those in $LATENT_EXPLORER_PERFORMANCE_MODELS."""
+    dirs = [assets_dir() / "performance"] + [Path(p) for p in os.environ.get(MODELS_ENV, "").split(os.pathsep) if p]
+    return {p.stem: p for d in dirs if d.is_dir() for p in sorted(d.glob("*.safetensors"))}
+
+
+@st.cache_resource(show_spinner="Loading the performance model…", max_entries=3)
+def load_performance_model(path: str, mtime: float):
+    from explorer.latent.performance import PerformanceStyle
+
+    return PerformanceStyle.load(path)
+
+
+@st.cache_data(show_spinner="Reading the score…", max_entries=16)
+def _default_score(name: str):
+    return default_score_notes(name)
+
+
+@st.cache_data(show_spinner="Reading the score…", max_entries=8)
+def _uploaded_score(data: bytes, name: str):
+    return score_from_bytes(data, name)
+
+
+@st.cache_data(show_spinner=False)
+def _data_records(root: str):
+    from explorer.data.performances import list_performances
+
+    try:
+        return list_performances(root)
+    except FileNotFoundError:
+        return []
+
+
+@st.cache_data(show_spinner="Reading the score from the data…", max_entries=8)
+def _data_score(root: str, piece: str):
+    from explorer.data.performances import piece_score, score_notes
+
+    rec = next(r for r in _data_records(root) if r.piece == piece)
+    return score_notes(piece_score(rec))
+
+
+@st.cache_data(show_spinner="Reading and aligning the performance…", max_entries=8)
+def _data_performance_midi(root: str, path_name: str) -> bytes:
+    from explorer.data.performances import decode_targets, load_example, performed_to_midi
+    from explorer.music.convert import midi_to_bytes
+
+    rec = next(r for r in _data_records(root) if r.path.name == path_name)
+    ex = load_example(rec)
+    return midi_to_bytes(performed_to_midi(decode_targets(ex.score, ex.targets)))
+
+
+@st.cache_data(show_spinner="Encoding the reference performance…", max_entries=8)
+def _uploaded_style(_ps, model_key: str, score_key: str, _notes, data: bytes, name: str):
+    from explorer.data.performances import targets_from_midi
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / Path(name).name
+        path.write_bytes(data)
+        sub, targets = targets_from_midi(_notes, path)
+    return _ps.encode(sub, targets)
+
+
+@st.cache_data(show_spinner="Rendering the performance…", max_entries=32)
+def _render(_ps, model_key: str, score_key: str, _notes, z: tuple):
+    r = _ps.render(_notes, np.asarray(z, np.float32))
+    return r, _ps.deadpan(_notes, like=r), r.to_midi_bytes()
+
+
+def _data_root() -> str | None:
+    root = default_data_root()
+    return str(root) if _data_records(str(root)) else None
+
+
+# ---- widgets ------------------------------------------------------------------------------
+def _model_ui():
+    ckpts = performance_checkpoints()
+    if not ckpts:
+        st.error("No performance-style checkpoint: none in assets/performance/ or $LATENT_EXPLORER_PERFORMANCE_MODELS. "
+                 "Train one with `explorer train performance --data ../shared/data --out runs/perf`.")
+        return None, ""
+    name = st.sidebar.selectbox("Performance model", list(ckpts), key="perf_model")
+    try:
+        return load_performance_model(str(ckpts[name]), ckpts[name].stat().st_mtime), name
+    except CheckpointError as exc:
+        st.error(f"This checkpoint cannot be used: {exc}")
+        return None, ""
+
+
+def _score_ui(root):
+    """(ScoreNotes, key, title) of the chosen score, or None after a message."""
+    kinds = [k for k in SCORE_KINDS if k != "data" or root]
+    kind = st.radio("Score", kinds, format_func=SCORE_KINDS.get, key="perf_score_kind", horizontal=True)
+    try:
+        if kind == "default":
+            name = st.selectbox("Default score", list(DEFAULT_SCORES), key="perf_default")
+            notes, key = _default_score(name), f"default:{name}"
+        elif kind == "data":
+            pieces = sorted({r.piece for r in _data_records(root)})
+            name = st.selectbox("Piece", pieces, key="perf_piece")
+            notes, key = _data_score(root, name), f"data:{name}"
+        else:
+            up = st.file_uploader("Score file", type=["musicxml", "xml", "mxl", "mid", "midi"], key="perf_upload")
+            if up is None:
+                st.info(f"Upload a score: {ACCEPTED_SCORES}.")
+                return None
+            data = up.getvalue()
+            name, key = up.name, f"upload:{hashlib.sha1(data).hexdigest()[:16]}"
+            notes = _uploaded_score(data, up.name)
+    except PerformanceDataError as exc:
+        st.error(f"This score cannot be used: {exc}")
+        return None
+    try:
+        return check_length(notes), key, name
+    except ScoreTooLong as exc:
+        st.warning(f"{exc}. Choose how many measures to render:")
+        n = st.number_input("Measures", 1, exc.n_measures, exc.fits, key=f"perf_measures_{key}")
+        try:
+            return check_length(notes.first_measures(int(n))), f"{key}|{int(n)}", f"{name} (measures 1–{int(n)})"
+        except ScoreTooLong as again:
+            st.error(f"{again}.")
+            return None
+
+
+def _named_styles(ps) -> dict[str, np.ndarray]:
+    """Emotion presets, then every known performance, by display name."""
+    out = {f"emotion: {k}": v for k, v in ps.emotion_presets().items()}
+    out |= {f"performance: {lab['name']}": ps.style_z[i] for i, lab in enumerate(ps.style_labels)}
+    return out
+
+
+def _style_ui(ps, model_key, score):
+    """(z, label) of the chosen style, or None after a message."""
+    for k, v in {"perf_temp": 1.0, "perf_seed": 0, "perf_a": "sample seed 0", "perf_b": "sample seed 1",
+                 "perf_t": 0.5}.items():
+        st.session_state.setdefault(k, v)  # seeded once: a widget given a default and a state value warns
+    keep_across_pages("perf_mode", "perf_temp", "perf_seed", "perf_emotion", "perf_ref", "perf_a", "perf_b", "perf_t")
+    mode = st.radio("Style", list(STYLE_MODES), format_func=STYLE_MODES.get, key="perf_mode", horizontal=True)
+    named = _named_styles(ps)
+    if mode == "sample":
+        c1, c2 = st.columns(2)
+        temp = c1.slider("Temperature", 0.0, 2.0, step=0.1, key="perf_temp")
+        seed = int(c2.number_input("Seed", 0, 10_000, key="perf_seed"))
+        return ps.sample(temp, seed), f"sample seed {seed} T{temp:g}"
+    if mode == "emotion":
+        presets = ps.emotion_presets()
+        if not presets:
+            st.error("This checkpoint holds no emotion-labelled styles; pick another style.")
+            return None
+        emo = st.selectbox("Emotion", list(presets), key="perf_emotion")
+        return presets[emo], f"emotion {emo}"
+    if mode == "reference":
+        refs = [k for k in named if k.startswith("performance: ")]
+        choice = st.selectbox("Reference performance", refs + ["(upload a performance MIDI of this score)"],
+                              key="perf_ref")
+        if choice in named:
+            return named[choice], choice.split(": ", 1)[1]
+        up = st.file_uploader("Performance MIDI", type=["mid", "midi"], key="perf_ref_upload")
+        if up is None:
+            st.info("Upload a MIDI performance of the chosen score; its notes are aligned to the score and encoded.")
+            return None
+        try:
+            return _uploaded_style(ps, model_key, score[1], score[0], up.getvalue(), up.name), f"style of {up.name}"
+        except PerformanceDataError as exc:
+            st.error(f"{exc}.")
+            return None
+    options = [f"sample seed {s}" for s in range(3)] + list(named)
+    c1, c2 = st.columns(2)
+    a = c1.selectbox("Style A", options, key="perf_a")
+    b = c2.selectbox("Style B", options, key="perf_b")
+    t = st.slider("From A to B", 0.0, 1.0, step=0.05, key="perf_t")
+    za, zb = (named[x] if x in named else ps.sample(1.0, int(x.rsplit(" ", 1)[1])) for x in (a, b))
+    return ps.interpolate(za, zb, t), f"{t:.2f} between {a} and {b}"
+
+
+# ---- figures ------------------------------------------------------------------------------
+def curves_figure(r, dead) -> go.Figure:
+    """Tempo (beats per minute, per beat) and velocity (per note) over score time, against deadpan."""
+    from plotly.subplots import make_subplots
+
+    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.08,
+                        subplot_titles=("Tempo (score beats per minute)", "Velocity"))
+    bx, bpm = r.beat_tempo()
+    dx, dbpm = dead.beat_tempo()
+    fig.add_trace(go.Scatter(x=bx, y=bpm, mode="lines", name="this style", line=dict(color="#d62728")), 1, 1)
+    fig.add_trace(go.Scatter(x=dx, y=dbpm, mode="lines", name="deadpan", line=dict(color="grey", dash="dash")), 1, 1)
+    on = r.score.note_array["onset_beat"]
+    fig.add_trace(go.Scatter(x=on, y=r.notes["velocity"], mode="markers", marker=dict(size=4, color="#d62728"),
+                             name="velocity", showlegend=False), 2, 1)
+    fig.add_trace(go.Scatter(x=on, y=dead.notes["velocity"], mode="lines", line=dict(color="grey", dash="dash"),
+                             showlegend=False), 2, 1)
+    fig.update_xaxes(title_text="score time (beats)", row=2, col=1)
+    fig.update_layout(height=440, margin=dict(l=10, r=10, t=30, b=10), legend=dict(orientation="h", y=1.08))
+    return fig
+
+
+def roll_figure(notes, title="") -> go.Figure:
+    """A piano roll of performed notes (seconds × pitch), darker = louder."""
+    fig = go.Figure()
+    for lo, hi, colour in ((0, 50, "#9ecae1"), (50, 75, "#4292c6"), (75, 100, "#08519c"), (100, 128, "#08306b")):
+        sel = (notes["velocity"] >= lo) & (notes["velocity"] < hi)
+        x = np.column_stack([notes["onset_sec"][sel], notes["onset_sec"][sel] + notes["duration_sec"][sel],
+                             np.full(sel.sum(), np.nan)]).ravel()
+        y = np.repeat(notes["pitch"][sel], 3).astype(float)
+        fig.add_trace(go.Scatter(x=x, y=y, mode="lines", line=dict(width=5, color=colour),
+                                 name=f"velocity {lo}–{hi - 1}", connectgaps=False))
+    fig.update_layout(height=300, title=title, margin=dict(l=10, r=10, t=40 if title else 10, b=10),
+                      xaxis_title="seconds", yaxis_title="MIDI pitch")
+    return fig
+
+
+def style_map_figure(ps, colour: str, current=None) -> go.Figure:
+    """PCA of the known performances' style z, coloured by ``colour``; the current style as a star."""
+    z = ps.style_z
+    mean = z.mean(0)
+    basis = np.linalg.svd(z - mean, full_matrices=False)[2][:2]
+    xy = (z - mean) @ basis.T
+    fig = go.Figure()
+    labels = np.array([lab.get(colour) or "—" for lab in ps.style_labels])
+    for value in sorted(set(labels.tolist())):
+        rows = np.flatnonzero(labels == value)
+        fig.add_trace(go.Scatter(x=xy[rows, 0], y=xy[rows, 1], mode="markers", name=value, customdata=rows[:, None],
+                                 text=[ps.style_labels[i]["name"] for i in rows], hovertemplate="%{text}<extra></extra>",
+                                 marker=dict(size=9)))
+    if current is not None:
+        c = (np.asarray(current) - mean) @ basis.T
+        fig.add_trace(go.Scatter(x=[c[0]], y=[c[1]], mode="markers", name="current style",
+                                 marker=dict(symbol="star", size=18, color="black")))
+    fig.update_layout(height=460, margin=dict(l=10, r=10, t=10, b=10), xaxis_title="PC 1", yaxis_title="PC 2",
+                      legend=dict(orientation="h", y=-0.15))
+    return fig
+
+
+def _clicked_row(ps):
+    try:
+        points = st.session_state[MAP_KEY]["selection"]["points"]
+    except (KeyError, TypeError):
+        return None
+    rows = [p["customdata"][0] for p in points if isinstance(p.get("customdata"), (list, tuple))]
+    return int(rows[-1]) if rows and int(rows[-1]) < len(ps.style_labels) else None
+
+
+def _use_style(name: str):
+    # a callback: it runs before the widgets of the next run exist, so it may set their values
+    st.session_state.perf_mode, st.session_state.perf_ref = "reference", f"performance: {name}"
+
+
+def _map_ui(ps, z, root, settings):
+    st.subheader("The map of styles")
+    if not len(ps.style_labels):
+        st.info("This checkpoint holds no style table (ship it with `explorer eval … --ship`).")
+        return
+    colour = st.radio("Colour by", LABEL_KEYS, key="perf_colour", horizontal=True)
+    st.plotly_chart(style_map_figure(ps, colour, z), key=MAP_KEY, on_select="rerun", selection_mode="points")
+    row = _clicked_row(ps)
+    if row is None:
+        st.caption("Click a performance to hear it and to use its style.")
+        return
+    lab = ps.style_labels[row]
+    st.markdown(f"**{lab['name']}** ({lab['source']}, {lab['split']} split)")
+    st.button("Use this style", key="perf_use", on_click=_use_style, args=(lab["name"],))
+    if root:
+        play_midi_ui(_data_performance_midi(root, lab["path"]), settings, key="perf_orig", name=lab["name"])
+    else:
+        st.caption("The data folder is not here, so the original performance cannot be played; "
+                   "use its style to hear the chosen score played like it.")
+
+
+def performance_page():
+    st.title("Performance style")
+    st.caption("A VirtuosoNet-like conditional VAE reads a score and renders an expressive performance; "
+               "the style vector z decides how. Trained on Vienna 4x22, Batik plays Mozart and the emotion set.")
+    ps, model_key = _model_ui()
+    if ps is None:
+        return
+    settings = SimpleNamespace(audio=audio_status()[0])
+    root = _data_root()
+    keep_across_pages("perf_score_kind", "perf_default", "perf_piece", "perf_colour")
+    score = _score_ui(root)
+    if score is None:
+        return
+    notes, score_key, title = score
+    style = _style_ui(ps, model_key, score)
+    if style is None:
+        return
+    z, label = style
+    r, dead, midi = _render(ps, model_key, score_key, notes, tuple(float(v) for v in z))
+    st.subheader(f"{title} — {label}")
+    st.caption(f"{len(notes)} notes, {notes.n_measures} measures, {r.seconds:.1f} s")
+    play_midi_ui(midi, settings, key="perf_play", name=f"{title} {label}")
+    st.plotly_chart(curves_figure(r, dead), key="perf_curves")
+    st.plotly_chart(roll_figure(r.notes), key="perf_roll")
+    _map_ui(ps, z, root, settings)

@@ -1,0 +1,3 @@
+from explorer.ui.performance_page import performance_page
+
+performance_page()
