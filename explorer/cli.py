@@ -87,7 +87,7 @@ def _cmd_render(args) -> int:
 def _cmd_data_default(args) -> int:
     from explorer.data.default import build_default
 
-    path = build_default(args.out, workers=args.workers, progress=not args.quiet)
+    path = build_default(args.out, bars=args.bars, workers=args.workers, progress=not args.quiet)
     print(f"wrote {path}")
     return 0
 
@@ -104,14 +104,29 @@ def _cmd_bench(args) -> int:
     return 0
 
 
+def _parse_settings(items: list) -> dict:
+    """``["free_bits=256", "z_dims=64"]`` → {"free_bits": 256, "z_dims": 64} (values read as JSON, else text)."""
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ValueError(f"--set takes FIELD=VALUE, got {item!r}")
+        try:
+            out[key] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key] = value
+    return out
+
+
 def _cmd_train(args) -> int:
     from explorer.train.trainer import TrainSettings, train
 
     s = TrainSettings(args.model, args.data, args.out, hidden=args.hidden, epochs=args.epochs, batch=args.batch,
                       lr=args.lr, device=args.device, seed=args.seed, patience=args.patience,
-                      max_minutes=args.max_minutes, augment=args.augment, threads=args.threads, tf_k=args.tf_k, beta=args.beta, init=args.init,
-                      progress=not args.quiet)
+                      max_minutes=args.max_minutes, augment=args.augment, threads=args.threads, tf_k=args.tf_k,
+                      beta=args.beta, init=args.init, progress=not args.quiet, val_limit=args.val_limit)
     try:
+        s.config = _parse_settings(args.set or [])
         summary = train(s)
     except (ValueError, FileNotFoundError, KeyError) as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -143,22 +158,39 @@ def _cmd_eval(args) -> int:
 
 
 def _cmd_ship(args) -> int:
-    from explorer.data.dataset import SegmentDataset, concat
+    from explorer.data.dataset import DatasetError, SegmentDataset, concat
+    from explorer.models.checkpoint import CheckpointError
     from explorer.eval.run import PAPER_FIGURES, evaluate
+    from explorer.latent.attribute_vectors import attribute_vectors, training_rows
     from explorer.latent.trained import TrainedModel
     from explorer.models.card import ship, target_lines
 
-    tm = TrainedModel.load(args.checkpoint, device=args.device)
-    ds = concat([SegmentDataset.load(p) for p in args.data])
-    res = evaluate(tm, ds, split="test", limit=args.limit or None)
+    try:
+        tm = TrainedModel.load(args.checkpoint, device=args.device)
+        ds = concat([SegmentDataset.load(p) for p in args.data])
+        n_vec = len(training_rows(ds, args.vector_limit))
+        print(f"attribute vectors: encoding {n_vec} training segments …", file=sys.stderr)
+        tm.set_attribute_vectors(attribute_vectors(tm, ds, limit=args.vector_limit))
+        print("evaluating on the test split …", file=sys.stderr)
+        res = evaluate(tm, ds, split="test", limit=args.limit or None)
+    except (CheckpointError, DatasetError, FileNotFoundError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    notes = args.note if args.note is not None else tm.card.get("notes", [])
     extra = {"targets": target_lines(tm.name, res), "paper": PAPER_FIGURES.get(tm.name, {}),
-             "notes": args.note or [], "eval_command": f"explorer eval <this file> --data "
-             f"{' '.join(Path(p).name for p in args.data)} --split test --limit {args.limit} --json"}
+             "notes": notes, "eval_command": f"explorer eval <this file> --data "
+             f"{' '.join(Path(p).name for p in args.data)} --split test --limit {args.limit} --json",
+             "attribute_vectors_from": {"segments": n_vec, "split": "train", "files": [Path(p).name for p in args.data],
+                                        "method": "mean posterior mean of the top quartile minus the bottom quartile"}}
     if tm.name == "ec2vae":
         extra["kl_note"] = "averaged over the latent dims (as the authors), weight 0.1 on KL_p + KL_r"
+    elif tm.name.startswith("musicvae"):
+        c = tm.model.config
+        extra["kl_note"] = (f"summed over the latent dims, beta annealed to {c.beta} as beta(1 - {c.beta_rate}^step), "
+                            f"free bits {c.free_bits}")
     else:
         extra["kl_note"] = f"summed over the latent dims, weight beta = {tm.model.config.beta}"
-    out = ship(args.checkpoint, args.out, eval_result=res, extra_card=extra)
+    out = ship(args.checkpoint, args.out, eval_result=res, extra_card=extra, extras=tm.extras)
     print(json.dumps({"out": str(out), "targets": extra["targets"]} | {k: v for k, v in res.items() if k != "kl_per_dim"},
                      indent=1))
     return 0
@@ -208,7 +240,8 @@ def make_parser() -> argparse.ArgumentParser:
     i.add_argument("file")
     i.set_defaults(func=_cmd_data_info)
     d = dsub.add_parser("build-default", help="build the embedded music21 default dataset")
-    d.add_argument("--out", default=None, help="default: assets/data/default.npz")
+    d.add_argument("--out", default=None, help="default: assets/data/default.npz (default16.npz for --bars 16)")
+    d.add_argument("--bars", type=int, default=2, help="bars per segment (2, or 16 for the 16-bar models)")
     d.add_argument("--workers", type=int, default=0)
     d.add_argument("--quiet", action="store_true")
     d.set_defaults(func=_cmd_data_default)
@@ -222,7 +255,8 @@ def make_parser() -> argparse.ArgumentParser:
     r.add_argument("--sample-rate", type=int, default=22050)
     r.set_defaults(func=_cmd_render)
     t = sub.add_parser("train", help="train a model (resumes from OUT/state.pt)")
-    t.add_argument("model", choices=["ec2vae", "arvae"])
+    t.add_argument("model", choices=["arvae", "ec2vae", "musicvae", "musicvae16", "performance"],
+                   help="musicvae (flat), musicvae16 (hierarchical), arvae, ec2vae; performance: see docs/performance.md")
     t.add_argument("--data", nargs="+", required=True, help="dataset file(s) from `explorer data build`")
     t.add_argument("--out", required=True, help="run folder: state.pt, best.safetensors, summary.json")
     t.add_argument("--hidden", type=int, default=None, help="hidden size (default: the model's)")
@@ -240,6 +274,9 @@ def make_parser() -> argparse.ArgumentParser:
     t.add_argument("--beta", type=float, default=None, help="KL weight (default: the model's)")
     t.add_argument("--init", default=None, help="start from the weights of this checkpoint (same model and config), "
                    "e.g. a shipped one, to train it further")
+    t.add_argument("--set", action="append", metavar="FIELD=VALUE",
+                   help="any other config field of the model, e.g. --set free_bits=256 (repeatable)")
+    t.add_argument("--val-limit", type=int, default=1024, help="validation segments (a fixed random subset)")
     t.add_argument("--quiet", action="store_true")
     t.set_defaults(func=_cmd_train)
 
@@ -259,7 +296,10 @@ def make_parser() -> argparse.ArgumentParser:
     sh.add_argument("--out", required=True, help="assets/checkpoints/<name>.safetensors")
     sh.add_argument("--limit", type=int, default=4000)
     sh.add_argument("--device", default="auto")
-    sh.add_argument("--note", action="append", help="a line for the card's notes (repeatable)")
+    sh.add_argument("--note", action="append", help="a line for the card's notes (repeatable; default: keep the "
+                    "checkpoint's notes)")
+    sh.add_argument("--vector-limit", type=int, default=4000,
+                    help="training segments the stored attribute vectors are computed from")
     sh.set_defaults(func=_cmd_ship)
 
     bn = sub.add_parser("bench", help="time the operations users wait for (p50/p95 in ms)")

@@ -69,6 +69,38 @@ class TrainedModel:
     def n_steps(self) -> int:
         return self.model.n_steps
 
+    # ---- attribute arithmetic (MusicVAE) -------------------------------------------
+    @property
+    def attribute_vectors(self) -> dict:
+        """``{attribute: (D,)}`` stored with the checkpoint (top-quartile minus bottom-quartile
+        mean z of its training segments); empty for a checkpoint without them."""
+        if not hasattr(self, "_vectors"):
+            from explorer.latent.attribute_vectors import vectors_from_extras
+
+            self._vectors = vectors_from_extras(self.extras)
+        return self._vectors
+
+    def set_attribute_vectors(self, vectors: dict) -> None:
+        """Replace the attribute vectors (``{name: (D,)}``), e.g. before saving the checkpoint."""
+        from explorer.latent.attribute_vectors import EXTRA_PREFIX, vectors_to_extras
+
+        self.extras = {k: v for k, v in self.extras.items() if not k.startswith(EXTRA_PREFIX)} | {
+            k: torch.as_tensor(v) for k, v in vectors_to_extras(vectors).items()}
+        self.__dict__.pop("_vectors", None)
+
+    def attribute_vector(self, name: str) -> np.ndarray:
+        """The stored vector (D,) of attribute ``name``; KeyError naming those stored."""
+        vecs = self.attribute_vectors
+        if name not in vecs:
+            raise KeyError(f"no attribute vector {name!r} in this checkpoint; it has {list(vecs) or 'none'} "
+                           "(`explorer ship` computes and stores them)")
+        return vecs[name]
+
+    def shift(self, z, name: str, amount: float = 1.0) -> np.ndarray:
+        """``z`` (D,) or (N, D) moved by ``amount`` times the attribute vector of ``name``:
+        ``shift(z, "note_density", 1.0)`` asks for more notes, −1.0 for fewer."""
+        return np.asarray(z, np.float32) + np.float32(amount) * self.attribute_vector(name)
+
     # ---- inputs ---------------------------------------------------------------
     def _arrays(self, melodies, chroma=None):
         """(tokens (N, T) int64, chroma (N, T, 12) float32) of melodies or arrays."""

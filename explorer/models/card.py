@@ -35,6 +35,16 @@ def card_markdown(name: str, card: dict) -> str:
             v = ev[k]
             flat = {a: (b["r2"] if isinstance(b, dict) else b) for a, b in v.items()}
             lines.append(f"- {k}: " + ", ".join(f"{a} {_fmt(b)}" for a, b in flat.items()))
+    vec = ev.get("attribute_vectors")
+    if vec:
+        src = card.get("attribute_vectors_from", {})
+        lines += ["", f"## Attribute vectors ({src.get('segments', '?')} training segments; effect of adding "
+                  f"{vec['amount']:g} × vector to {vec['segments']} test melodies)",
+                  "| attribute | change (units) | change / std | melodies that rose | other attributes, mean abs change / std "
+                  "| moved most among the others |", "|---|---|---|---|---|---|"]
+        for a, v in vec["per_attribute"].items():
+            lines.append(f"| {a} | {v['delta']:+.4f} | {v['delta_std']:+.3f} | {v['increased']:.0%} | "
+                         f"{v['others_abs_delta_std']:.3f} | {v['largest_other'][0]} ({v['largest_other'][1]:+.3f}) |")
     if card.get("targets"):
         lines += ["", "## Against the targets", *[f"- {t}" for t in card["targets"]]]
     if card.get("paper"):
@@ -44,10 +54,13 @@ def card_markdown(name: str, card: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def ship(run_checkpoint, out_path, *, eval_result: dict, extra_card: dict | None = None) -> Path:
-    """Copy a run's best checkpoint to ``out_path`` with the eval figures in its card,
-    and write ``out_path.md``. Refuses files over the size limit."""
-    model, meta, extras = load_checkpoint(run_checkpoint)
+def ship(run_checkpoint, out_path, *, eval_result: dict, extra_card: dict | None = None,
+         extras: dict | None = None) -> Path:
+    """Copy a run's best checkpoint to ``out_path`` with the eval figures in its card
+    (and ``extras``, e.g. attribute vectors, instead of the run's), and write
+    ``out_path.md``. Refuses files over the size limit."""
+    model, meta, run_extras = load_checkpoint(run_checkpoint)
+    extras = run_extras if extras is None else extras
     card = dict(meta.get("card", {}))
     card["eval"] = {k: v for k, v in eval_result.items() if k != "kl_per_dim"}
     card["kl_per_dim"] = eval_result.get("kl_per_dim")
@@ -64,6 +77,8 @@ def ship(run_checkpoint, out_path, *, eval_result: dict, extra_card: dict | None
 TARGETS = {
     "ec2vae": [("recon_accuracy_greedy", 0.95), ("recon_accuracy_onset_pitch", 0.85), ("transposition_test.ratio", 5.0)],
     "arvae": [("interpretability.mean", 0.90), ("recon_accuracy_greedy", 0.95)],
+    "musicvae": [("recon_accuracy_greedy", 0.95)],
+    "musicvae16": [("recon_accuracy_greedy", 0.80)],
 }
 
 

@@ -5,8 +5,10 @@ import dataclasses
 
 from explorer.models.arvae import ARVAE, ARVAEConfig
 from explorer.models.ec2vae import EC2VAE, EC2VAEConfig
+from explorer.models.musicvae import HierarchicalMusicVAE, HierarchicalMusicVAEConfig, MusicVAE, MusicVAEConfig
 
-MODELS = {"ec2vae": (EC2VAE, EC2VAEConfig), "arvae": (ARVAE, ARVAEConfig)}
+MODELS = {"ec2vae": (EC2VAE, EC2VAEConfig), "arvae": (ARVAE, ARVAEConfig), "musicvae": (MusicVAE, MusicVAEConfig),
+          "musicvae16": (HierarchicalMusicVAE, HierarchicalMusicVAEConfig)}
 
 
 def config_from_dict(name: str, values: dict):
@@ -26,6 +28,10 @@ def build_model(name: str, **overrides):
     if name not in MODELS:
         raise KeyError(f"unknown model {name!r}; known: {sorted(MODELS)}")
     model_cls, cfg_cls = MODELS[name]
+    fields = {f.name: f.type for f in dataclasses.fields(cfg_cls)}
+    unknown = set(overrides) - set(fields)
+    if unknown:
+        raise KeyError(f"{name} config has no field(s) {sorted(unknown)}; it has {sorted(fields)}")
     cfg = dataclasses.replace(cfg_cls(), **{k: v for k, v in overrides.items() if v is not None})
     return model_cls(cfg)
 

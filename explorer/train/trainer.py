@@ -4,13 +4,22 @@ Resumable (``state.pt`` every few minutes, read with ``weights_only=True``),
 seeded, a fixed validation set, early stopping on validation greedy accuracy,
 random transposition augmentation, the GPU when there is one. Writes
 ``best.safetensors`` (the best validation model, with its training card).
+
+Distributed: launched by ``torchrun`` (which sets ``WORLD_SIZE``/``RANK``/
+``LOCAL_RANK``), the same command trains with PyTorch DDP — gloo on CPUs,
+NCCL on GPUs, one GPU per process. Every rank draws the same shuffled order
+and takes its share of each global batch of ``--batch`` rows; DDP averages the
+gradients, so every replica ends with the same weights (the summary lists a
+digest per rank). Rank 0 alone writes files and prints.
 """
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 import platform
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -46,6 +55,7 @@ class TrainSettings:
     beta: float | None = None
     init: str | None = None
     progress: bool = True
+    config: dict = field(default_factory=dict)  # other config fields, e.g. {"free_bits": 256}
 
 
 def transpose_batch(tokens: torch.Tensor, chroma: torch.Tensor, max_shift: int, gen: torch.Generator):
@@ -95,11 +105,57 @@ def validate(model, tok, ch, batch: int = 256) -> dict:
     return {"val_nll": nll / total, "val_acc_tf": n_tf / total, "val_acc_greedy": n_gr / total}
 
 
+class _LossModule(torch.nn.Module):
+    """``model.loss`` as a forward, so that DDP sees the training step as a forward call."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, tokens, chroma, step, attributes):
+        return self.model.loss(tokens, chroma, step=step, attributes=attributes)
+
+
+def _init_distributed(device):
+    """(world size, rank, device) — and the process group when launched by torchrun."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return 1, 0, device
+    import torch.distributed as dist
+
+    if device.type == "cuda":
+        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+        torch.cuda.set_device(device)
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    return world, dist.get_rank(), device
+
+
+def weights_digest(model) -> str:
+    """SHA-1 of all weights, in state-dict order (equal digests = identical replicas)."""
+    h = hashlib.sha1()
+    for k, v in model.state_dict().items():
+        h.update(k.encode())
+        h.update(v.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()
+
+
+def _model_overrides(s: TrainSettings, n_steps: int) -> dict:
+    over = {"hidden_dims": s.hidden, "k": s.tf_k, "beta": s.beta} | dict(s.config)
+    if "n_step" not in over:
+        over["n_step"] = n_steps  # the data's segment length (e.g. 256 steps for 16 bars)
+    return over
+
+
 def train(s: TrainSettings) -> dict:
     """Train (or resume) and return the summary written to ``out/summary.json``."""
     if s.threads:
         torch.set_num_threads(s.threads)
-    device = pick_device(s.device)
+    world, rank, device = _init_distributed(pick_device(s.device))
+    if s.batch % world:
+        raise ValueError(f"--batch {s.batch} must be a multiple of the {world} processes")
+    local_batch = s.batch // world
+    lead = rank == 0
     out = Path(s.out)
     out.mkdir(parents=True, exist_ok=True)
     ds = concat([SegmentDataset.load(p) for p in s.data]) if len(s.data) > 1 else SegmentDataset.load(s.data[0])
@@ -110,7 +166,7 @@ def train(s: TrainSettings) -> dict:
     if len(val_ds) > s.val_limit:
         val_ds = val_ds.subset(np.sort(rng.choice(len(val_ds), s.val_limit, replace=False)))
     torch.manual_seed(s.seed)
-    model = build_model(s.model, hidden_dims=s.hidden, k=s.tf_k, beta=s.beta).to(device)
+    model = build_model(s.model, **_model_overrides(s, ds.n_steps)).to(device)
     attrs = tuple(model.layout.regularized)
     tr_tok, tr_ch, tr_at = _tensors(train_ds, device, attrs)
     va_tok, va_ch, _ = _tensors(val_ds, device, ())
@@ -127,7 +183,8 @@ def train(s: TrainSettings) -> dict:
         step, epoch, best, bad_epochs = st["step"], st["epoch"], st["best"], st["bad_epochs"]
         history, seconds = json.loads(st["history"]), st["seconds"]
         gen.set_state(st["gen"])
-        print(f"resuming {s.model} from epoch {epoch}, step {step} (best greedy {best:.4f})")
+        if lead:
+            print(f"resuming {s.model} from epoch {epoch}, step {step} (best greedy {best:.4f})")
     if s.init and not state_path.exists():
         from explorer.models.checkpoint import load_checkpoint
 
@@ -140,12 +197,15 @@ def train(s: TrainSettings) -> dict:
         card0 = init_meta.get("card", {})
         step, epoch = int(card0.get("steps", 0)), int(card0.get("epochs", 0))
         seconds, history = float(card0.get("train_seconds", 0)), list(card0.get("history", []))
-        print(f"starting from the weights of {s.init} at step {step} (a fresh optimizer)")
+        if lead:
+            print(f"starting from the weights of {s.init} at step {step} (a fresh optimizer)")
     data_desc = {"files": [Path(p).name for p in s.data], "segments": ds.counts(),
                  "sources": sorted(set(ds.tune_source.tolist())), "split": "by tune (SHA-1 of source|tune_id: 80/10/10)",
                  "augmentation": f"random transposition ±{s.augment} semitones per training row"}
 
     def save_state():
+        if not lead:
+            return
         torch.save({"model": model.state_dict(), "optim": opt.state_dict(), "step": step, "epoch": epoch, "best": best,
                     "bad_epochs": bad_epochs, "history": json.dumps(history), "seconds": seconds,
                     "gen": gen.get_state(), "model_name": s.model}, out / "state.tmp")
@@ -154,7 +214,15 @@ def train(s: TrainSettings) -> dict:
     def card(extra=None) -> dict:
         return {"model": s.model, "config": config_to_dict(model.config), "data": data_desc, "steps": step,
                 "epochs": epoch, "train_seconds": round(seconds), "batch": s.batch, "lr": s.lr, "seed": s.seed,
-                "hardware": f"{describe_device()} on {platform.machine()}", "history": history[-50:]} | (extra or {})
+                "hardware": f"{describe_device()} on {platform.machine()}" + (f", {world} processes (DDP)" if world > 1
+                                                                               else ""),
+                "history": history[-50:]} | (extra or {})
+
+    runner = _LossModule(model)
+    if world > 1:
+        from torch.nn.parallel import DistributedDataParallel
+
+        runner = DistributedDataParallel(runner, device_ids=[device.index] if device.type == "cuda" else None)
 
     t_start = time.perf_counter() - seconds
     last_ckpt = time.perf_counter()
@@ -163,13 +231,13 @@ def train(s: TrainSettings) -> dict:
     stop = ""
     while epoch < s.epochs and not stop:
         perm = torch.randperm(n, generator=gen)
-        bar = tqdm(range(0, n - s.batch + 1, s.batch), desc=f"{s.model} epoch {epoch + 1}", disable=not s.progress,
-                   leave=False)
+        bar = tqdm(range(0, n - s.batch + 1, s.batch), desc=f"{s.model} epoch {epoch + 1}",
+                   disable=not (s.progress and lead), leave=False)
         for i in bar:
-            idx = perm[i:i + s.batch].to(device)
+            idx = perm[i + rank * local_batch:i + (rank + 1) * local_batch].to(device)
             tok, ch = transpose_batch(tr_tok[idx], tr_ch[idx], s.augment, gen)
             at = {k: v[idx] for k, v in tr_at.items()}
-            terms = model.loss(tok, ch, step=step, attributes=at)
+            terms = runner(tok, ch, step, at)
             opt.zero_grad(set_to_none=True)
             terms["loss"].backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -181,7 +249,7 @@ def train(s: TrainSettings) -> dict:
             if time.perf_counter() - last_ckpt > s.checkpoint_minutes * 60:
                 save_state()
                 last_ckpt = time.perf_counter()
-            if s.max_minutes and seconds > s.max_minutes * 60:
+            if s.max_minutes and _any_rank(seconds > s.max_minutes * 60, world, device):
                 stop = f"time budget of {s.max_minutes} min reached"
                 break
         bar.close()
@@ -189,12 +257,14 @@ def train(s: TrainSettings) -> dict:
             epoch += 1
         val = validate(model, va_tok, va_ch)
         rec = {"epoch": epoch, "step": step, "seconds": round(seconds)} | {k: round(float(v), 4) for k, v in val.items()} \
-            | {k: round(float(v), 4) for k, v in terms.items() if k != "loss"} | {"loss": round(float(terms["loss"]), 4)}
+            | {k: round(float(v), 4) for k, v in terms.items() if k != "loss"} | {"loss": round(float(terms["loss"].detach()), 4)}
         history.append(rec)
-        print(json.dumps(rec), flush=True)
+        if lead:
+            print(json.dumps(rec), flush=True)
         if val["val_acc_greedy"] > best:
             best, bad_epochs = val["val_acc_greedy"], 0
-            save_checkpoint(out / "best.safetensors", model, card=card({"best_val": rec}))
+            if lead:
+                save_checkpoint(out / "best.safetensors", model, card=card({"best_val": rec}))
         else:
             bad_epochs += 1
             # teacher forcing is still high early on: only stop once it has decayed
@@ -203,6 +273,25 @@ def train(s: TrainSettings) -> dict:
         save_state()
         last_ckpt = time.perf_counter()
     summary = {"stopped": stop or f"{s.epochs} epochs done", "best_val_acc_greedy": best, "steps": step,
-               "epochs": epoch, "seconds": round(seconds), "out": str(out)}
-    (out / "summary.json").write_text(json.dumps(summary | {"history": history}, indent=1))
+               "epochs": epoch, "seconds": round(seconds), "out": str(out), "processes": world}
+    if world > 1:
+        import torch.distributed as dist
+
+        digests = [None] * world
+        dist.all_gather_object(digests, weights_digest(model))
+        summary["replica_digests"] = digests
+        dist.destroy_process_group()
+    if lead:
+        (out / "summary.json").write_text(json.dumps(summary | {"history": history}, indent=1))
     return summary
+
+
+def _any_rank(flag: bool, world: int, device) -> bool:
+    """``flag`` on any process (all processes must stop at the same step)."""
+    if world <= 1:
+        return flag
+    import torch.distributed as dist
+
+    t = torch.tensor([float(flag)], device=device)
+    dist.all_reduce(t, op=dist.ReduceOp.MAX)
+    return bool(t.item())

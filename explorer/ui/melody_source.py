@@ -41,7 +41,8 @@ def melody_source_ui(settings, key: str, label: str = "Melody", *, allow_prior: 
             st.info("Upload a MIDI file.")
             return None
         try:
-            up_ds, _ = upload_dataset(up.getvalue(), up.name)
+            bars = settings.model.n_steps // 16 if settings.model is not None else 2
+            up_ds, _ = upload_dataset(up.getvalue(), up.name, bars=bars)
         except SkipTune as exc:
             st.error(f"{up.name} cannot be used: {exc.reason}" + (f" ({exc.detail})" if exc.detail else "") +
                      f". Accepted: {ACCEPTED}.")

@@ -10,10 +10,10 @@ from explorer.data.dataset import SegmentDataset
 
 
 @st.cache_resource(show_spinner="Loading the default corpus…")
-def default_dataset() -> SegmentDataset:
+def default_dataset(bars: int = 2) -> SegmentDataset:
     from explorer.data.default import load_default
 
-    return load_default()
+    return load_default(bars=bars)
 
 
 def _folder_key(path: str) -> tuple:
@@ -24,7 +24,7 @@ def _folder_key(path: str) -> tuple:
 
 
 @st.cache_resource(show_spinner=False, max_entries=4)
-def _folder_dataset(path: str, key: tuple, melody_track):
+def _folder_dataset(path: str, key: tuple, melody_track, bars: int = 2):
     from explorer.data.build import build_dataset
 
     progress = st.progress(0.0, text=f"Reading {len(key)} MIDI files…")
@@ -33,24 +33,24 @@ def _folder_dataset(path: str, key: tuple, melody_track):
     def log(line):
         lines.append(line)
 
-    ds, report = build_dataset("midi", path, workers=1, progress=False, log=log, melody_track=melody_track)
+    ds, report = build_dataset("midi", path, bars=bars, workers=1, progress=False, log=log, melody_track=melody_track)
     progress.progress(1.0, text=f"Read {len(key)} files: {len(ds)} segments")
     return ds, report.summary(ds) | {"messages": report.messages}
 
 
-def folder_dataset(path: str, melody_track=None):
-    """(dataset, summary) of a folder of MIDI files; cached by the files' mtimes."""
+def folder_dataset(path: str, melody_track=None, bars: int = 2):
+    """(dataset, summary) of a folder of MIDI files in ``bars``-bar segments; cached by the files' mtimes."""
     p = Path(path).expanduser()
     if not p.exists():
         raise FileNotFoundError(f"no such folder: {p}")
-    return _folder_dataset(str(p), _folder_key(str(p)), melody_track)
+    return _folder_dataset(str(p), _folder_key(str(p)), melody_track, bars)
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
-def upload_dataset(data: bytes, name: str, melody_track=None):
+def upload_dataset(data: bytes, name: str, melody_track=None, bars: int = 2):
     from explorer.data.upload import dataset_from_midi_bytes
 
-    return dataset_from_midi_bytes(data, name, melody_track=melody_track)
+    return dataset_from_midi_bytes(data, name, bars=bars, melody_track=melody_track)
 
 
 def wav_bytes(midi_bytes: bytes) -> bytes | None:

@@ -99,18 +99,23 @@ def sidebar_ui(with_model: bool = True) -> Settings:
         sb.warning(f"Audio is off: {msg}")
     settings = Settings(None, DATA_CHOICES[kind], int(program), float(qpm) or None, ok, model=model,
                         model_label=label or "", model_error=model_error)
+    bars = model.n_steps // 16 if model is not None else 2  # segments as long as the model reads
     try:
         if kind == "default":
             from explorer.ui.resources import default_dataset
 
-            settings.dataset = default_dataset()
+            if bars != 2 and not _default_is_built(bars):
+                with st.spinner(f"Building the default data in {bars}-bar segments (once; a few minutes)…"):
+                    settings.dataset = default_dataset(bars)
+            else:
+                settings.dataset = default_dataset(bars)
             settings.data_label = settings.dataset.meta.get("name", DATA_CHOICES[kind])
         elif kind == "folder":
             folder = sb.text_input("Folder with .mid files", key="folder")
             if folder.strip():
                 from explorer.ui.resources import folder_dataset
 
-                settings.dataset, settings.info = folder_dataset(folder.strip())
+                settings.dataset, settings.info = folder_dataset(folder.strip(), bars=bars)
                 settings.data_label = f"folder {folder.strip()}"
                 if len(settings.dataset) == 0:
                     settings.error = _no_segment_message(folder.strip(), settings.info)
@@ -123,7 +128,7 @@ def sidebar_ui(with_model: bool = True) -> Settings:
             if up is not None:
                 from explorer.ui.resources import upload_dataset
 
-                settings.dataset, settings.info = upload_dataset(up.getvalue(), up.name, track.strip() or None)
+                settings.dataset, settings.info = upload_dataset(up.getvalue(), up.name, track.strip() or None, bars)
                 settings.data_label = f"upload {up.name}"
             else:
                 settings.error = "Upload a MIDI file (.mid) in the sidebar."
@@ -145,3 +150,9 @@ def sidebar_ui(with_model: bool = True) -> Settings:
     if kind == "folder" and st.session_state.get("folder"):
         st.query_params["folder"] = st.session_state.folder
     return settings
+
+
+def _default_is_built(bars: int) -> bool:
+    from explorer.data.default import cached_default_path, shipped_default_path
+
+    return shipped_default_path(bars).exists() or cached_default_path(bars).exists()

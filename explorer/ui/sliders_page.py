@@ -74,7 +74,10 @@ def _vector_store() -> dict:
 
 
 def vectors_ui(tm, ds) -> dict | None:
-    """The attribute vectors of ``tm`` on ``ds`` (computed once, with a progress bar), or None after an error."""
+    """The attribute vectors stored with ``tm``'s checkpoint; for a checkpoint without them, those of
+    ``tm`` on ``ds`` (computed once, with a progress bar), or None after an error."""
+    if tm.attribute_vectors:
+        return tm.attribute_vectors
     key = (model_key(tm), data_key(ds), VECTOR_LIMIT)
     store = _vector_store()
     if key not in store:
@@ -263,14 +266,17 @@ def _controls_ui(tm, reg: dict, mu, data_ok: bool, n_rows: int):
             dims[d] = st.slider(f"{LABELS[a]} · z[{d}]", *DIM_RANGE, step=0.01, key=f"sl_d{d}")
         st.button("Back to the seed", on_click=_back_to_seed, args=(list(reg.values()), mu), key="sl_reset")
     st.subheader("Attribute vectors")
-    if not data_ok:
+    stored = tm.attribute_vectors
+    if not data_ok and not stored:
         st.info(f"Attribute vectors need at least {MIN_SEGMENTS} data segments of {tm.n_steps} steps: "
                 "choose data in the sidebar (the embedded default works).")
         return dims, [], {}
     names = st.multiselect("Attributes", list(ATTRIBUTES), format_func=LABELS.get, key="sl_vectors")
     amounts = {n: st.slider(f"amount of {LABELS[n]}", *AMOUNT_RANGE, step=0.05, key=f"sl_v_{n}") for n in names}
-    st.caption(f"z = seed + Σ amount · vector; a vector is the mean code of the top quartile of {n_rows} "
-               "train segments minus that of the bottom quartile (computed when first used).")
+    origin = (f"{tm.card.get('attribute_vectors_from', {}).get('segments', 'its')} training segments of the model "
+              "(stored with the checkpoint)") if stored else f"{n_rows} train segments of this data (computed when first used)"
+    st.caption(f"z = seed + Σ amount · vector; a vector is the mean code of the top quartile of {origin} "
+               "minus that of the bottom quartile.")
     return dims, names, amounts
 
 
