@@ -98,7 +98,7 @@ def knn_leave_one_group_out(z, labels, groups, k: int = KNN_K) -> dict:
     from sklearn.neighbors import KNeighborsClassifier
 
     z, labels, groups = np.asarray(z), np.asarray(labels), np.asarray(groups)
-    correct, per_group = 0, {}
+    correct, n, per_group = 0, 0, {}
     for g in sorted(set(groups.tolist())):
         test = groups == g
         if test.all() or not test.any():
@@ -106,8 +106,7 @@ def knn_leave_one_group_out(z, labels, groups, k: int = KNN_K) -> dict:
         clf = KNeighborsClassifier(n_neighbors=min(k, int((~test).sum()))).fit(z[~test], labels[~test])
         hits = int((clf.predict(z[test]) == labels[test]).sum())
         per_group[str(g)] = hits / int(test.sum())
-        correct += hits
-    n = sum(int((groups == g).sum()) for g in per_group)
+        correct, n = correct + hits, n + int(test.sum())
     return {"accuracy": correct / max(n, 1), "chance": 1.0 / max(len(set(labels.tolist())), 1), "k": k,
             "performances": n, "per_held_out_piece": per_group}
 

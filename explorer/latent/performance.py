@@ -38,19 +38,21 @@ STYLE_MODES = {"sample": "Sampled from the prior", "reference": "Encoded from a 
 class ScoreTooLong(PerformanceDataError):
     """A score with more notes than :data:`MAX_INTERACTIVE_NOTES`; ``fits`` measures would do."""
 
-    def __init__(self, n_notes: int, n_measures: int, fits: int):
+    def __init__(self, n_notes: int, n_measures: int, fits: int, limit: int):
         self.n_notes, self.n_measures, self.fits = n_notes, n_measures, fits
         super().__init__(f"the score has {n_notes} notes in {n_measures} measures, more than the "
-                         f"{MAX_INTERACTIVE_NOTES} that render interactively; render the first {fits} measures")
+                         f"{limit} that render interactively; render the first {fits} measures")
 
 
-def check_length(notes: ScoreNotes, limit: int = MAX_INTERACTIVE_NOTES) -> ScoreNotes:
-    """``notes`` itself, or ScoreTooLong saying how many first measures fit."""
+def check_length(notes: ScoreNotes, limit: int | None = None) -> ScoreNotes:
+    """``notes`` itself, or ScoreTooLong saying how many first measures fit in ``limit``
+    (default :data:`MAX_INTERACTIVE_NOTES`)."""
+    limit = MAX_INTERACTIVE_NOTES if limit is None else limit
     if len(notes) <= limit:
         return notes
     counts = np.bincount(notes.measure)
     fits = int(np.searchsorted(np.cumsum(counts), limit, side="right"))
-    raise ScoreTooLong(len(notes), notes.n_measures, max(fits, 1))
+    raise ScoreTooLong(len(notes), notes.n_measures, max(fits, 1), limit)
 
 
 def score_from_bytes(data: bytes, name: str) -> ScoreNotes:

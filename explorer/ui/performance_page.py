@@ -75,11 +75,14 @@ def _data_score(root: str, piece: str):
 
 
 @st.cache_data(show_spinner="Reading and aligning the performance…", max_entries=8)
-def _data_performance_midi(root: str, path_name: str) -> bytes:
+def _data_performance_midi(root: str, path_name: str) -> bytes | None:
+    """The performance as its alignment holds it (codec round trip), or None when the data lacks it."""
     from explorer.data.performances import decode_targets, load_example, performed_to_midi
     from explorer.music.convert import midi_to_bytes
 
-    rec = next(r for r in _data_records(root) if r.path.name == path_name)
+    rec = next((r for r in _data_records(root) if r.path.name == path_name), None)
+    if rec is None:
+        return None
     ex = load_example(rec)
     return midi_to_bytes(performed_to_midi(decode_targets(ex.score, ex.targets)))
 
@@ -293,10 +296,11 @@ def _map_ui(ps, z, root, settings):
     lab = ps.style_labels[row]
     st.markdown(f"**{lab['name']}** ({lab['source']}, {lab['split']} split)")
     st.button("Use this style", key="perf_use", on_click=_use_style, args=(lab["name"],))
-    if root:
-        play_midi_ui(_data_performance_midi(root, lab["path"]), settings, key="perf_orig", name=lab["name"])
+    midi = _data_performance_midi(root, lab["path"]) if root else None
+    if midi is not None:
+        play_midi_ui(midi, settings, key="perf_orig", name=lab["name"])
     else:
-        st.caption("The data folder is not here, so the original performance cannot be played; "
+        st.caption("This performance is not in the data folder here, so it cannot be played; "
                    "use its style to hear the chosen score played like it.")
 
 
