@@ -11,7 +11,8 @@ beat period, i.e. in octaves of tempo), averaged over the performances, for
   same score context (staff, metrical strength, duration, register), falling back to coarser
   contexts.
 And k-NN classifiers on the encoded z (one per performance): intended emotion on the emotion
-set and pianist identity on Vienna 4x22, both leave-one-piece-out.
+set and pianist identity on Vienna 4x22, both leave-one-piece-out (pianist also with each
+piece's mean z removed, since z carries the piece too).
 ``--ship OUT`` writes the checkpoint again with the style table of every performance and the
 figures in its card, and ``OUT.md`` beside it.
 """
@@ -144,8 +145,12 @@ def evaluate(ps, examples, train_examples) -> dict:
         res["knn_emotion"] = knn_leave_one_group_out(table["z"][emo], [labels[i]["emotion"] for i in emo],
                                                      [labels[i]["piece"] for i in emo])
     if vie:
-        res["knn_pianist"] = knn_leave_one_group_out(table["z"][vie], [labels[i]["pianist"] for i in vie],
-                                                     [labels[i]["piece"] for i in vie])
+        zv, pieces = table["z"][vie], np.array([labels[i]["piece"] for i in vie])
+        pianists = [labels[i]["pianist"] for i in vie]
+        res["knn_pianist"] = knn_leave_one_group_out(zv, pianists, pieces)
+        # z also carries the piece; with each piece's mean style removed only the player's remains
+        centred = zv - np.stack([zv[pieces == p].mean(0) for p in pieces])
+        res["knn_pianist_piece_centred"] = knn_leave_one_group_out(centred, pianists, pieces)
     return res, table
 
 
@@ -168,7 +173,7 @@ def card_markdown(name: str, card: dict) -> str:
             lines.append(f"| {k} | {v['velocity_r']:.3f} | {v['tempo_r']:.3f} | {v['velocity_mse']:.1f} | "
                          f"{v['tempo_mse']:.4f} |")
     lines.append(f"\nBeats both baselines (z = 0): {ev.get('beats_both_baselines')}")
-    for k in ("knn_emotion", "knn_pianist"):
+    for k in ("knn_emotion", "knn_pianist", "knn_pianist_piece_centred"):
         if k in ev:
             v = ev[k]
             lines.append(f"- {k}: accuracy {v['accuracy']:.3f} (chance {v['chance']:.3f}, k = {v['k']}, "
