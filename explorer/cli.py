@@ -124,7 +124,8 @@ def _cmd_train(args) -> int:
     s = TrainSettings(args.model, args.data, args.out, hidden=args.hidden, epochs=args.epochs, batch=args.batch,
                       lr=args.lr, device=args.device, seed=args.seed, patience=args.patience,
                       max_minutes=args.max_minutes, augment=args.augment, threads=args.threads, tf_k=args.tf_k,
-                      beta=args.beta, init=args.init, progress=not args.quiet, val_limit=args.val_limit)
+                      beta=args.beta, init=args.init, progress=not args.quiet, val_limit=args.val_limit,
+                      max_steps=args.max_steps)
     try:
         s.config = _parse_settings(args.set or [])
         summary = train(s)
@@ -267,6 +268,8 @@ def make_parser() -> argparse.ArgumentParser:
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--patience", type=int, default=6, help="epochs without a better validation before stopping")
     t.add_argument("--max-minutes", type=float, default=None, help="stop (and save) after this much training time")
+    t.add_argument("--max-steps", type=int, default=None, help="stop (and save) after this many optimizer steps "
+                   "(e.g. to compare two models at equal steps)")
     t.add_argument("--augment", type=int, default=6, help="random transposition of ±N semitones (0 = off)")
     t.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     t.add_argument("--tf-k", type=float, default=None,

@@ -248,3 +248,64 @@ def test_every_page_renders_without_an_exception(page, app_url):
         page.wait_for_timeout(1000)
         no_exception_shown(page)
         page.screenshot(path=str(ARTIFACTS / f"{title.lower().replace(' ', '_')}.png"), full_page=True)
+
+
+def open_page(page, app_url, title: str, url: str):
+    """The root first (so the sub-page runs under st.navigation), then the page's URL."""
+    page.goto(app_url + "/")
+    page.get_by_role("heading", name="Latent Explorer").wait_for()
+    page.goto(f"{app_url}/{url}")
+    page.get_by_role("heading", name=title).first.wait_for()
+
+
+def test_moving_a_slider_renders_new_audio(page, app_url):
+    open_page(page, app_url, "Attribute sliders", "attribute_sliders")
+    page.locator("audio").first.wait_for(state="attached", timeout=180_000)
+    before = page.locator("audio").first.get_attribute("src")
+    thumb = page.get_by_role("slider").first  # the first regularised dimension of the shipped AR-VAE
+    label = thumb.get_attribute("aria-valuenow")
+    thumb.focus()
+    for _ in range(40):  # 40 steps of 0.01 along the dim: a clearly different melody
+        page.keyboard.press("ArrowRight")
+    page.wait_for_function("([old]) => { const a = document.querySelector('audio'); return a && a.src && "
+                           "!a.src.endsWith(old); }", arg=[before], timeout=60_000)
+    assert thumb.get_attribute("aria-valuenow") != label
+    wav = wav_of_audio_element(page)
+    assert wav[:4] == b"RIFF" and len(wav) > 10_000
+    no_exception_shown(page)
+
+
+def _click_first_map_point(page):
+    chart = page.locator('[data-testid="stPlotlyChart"]').first
+    point = chart.locator(".scatterlayer .points path").nth(3)
+    point.wait_for()
+    box = point.bounding_box()
+    page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+
+
+def test_clicking_a_map_point_plays_it_and_its_neighbours(page, app_url):
+    open_page(page, app_url, "Latent map", "latent_map?points=200&method=PCA")
+    page.locator('[data-testid="stPlotlyChart"] .scatterlayer .points path').first.wait_for(timeout=180_000)
+    expect(page.locator("audio")).to_have_count(0)  # nothing chosen yet
+    _click_first_map_point(page)
+    page.get_by_text("Reconstruction (posterior mean, greedy decoding)").wait_for()
+    page.wait_for_function("() => document.querySelectorAll('audio').length >= 2")
+    assert "point=" in page.url
+    wav = wav_of_audio_element(page)
+    assert wav[:4] == b"RIFF" and len(wav) > 10_000
+    no_exception_shown(page)
+
+
+def test_an_uploaded_midi_is_placed_on_the_map(page, app_url):
+    open_page(page, app_url, "Latent map", "latent_map?points=200&method=PCA")
+    page.locator('[data-testid="stPlotlyChart"] .scatterlayer .points path').first.wait_for(timeout=180_000)
+    page.get_by_text("Place your own MIDI on the map").click()
+    page.locator('[data-testid="stExpander"] input[type="file"]').set_input_files(files=[
+        {"name": "tiny.mid", "mimeType": "audio/midi", "buffer": melody_midi_bytes()}])
+    page.get_by_text("of tiny.mid placed (★)").wait_for()
+    page.locator('[data-testid="stPlotlyChart"] .legendtext', has_text="tiny.mid").first.wait_for()
+    # a broken file gets a clear message on the same page
+    page.locator('[data-testid="stExpander"] input[type="file"]').set_input_files(files=[
+        {"name": "broken.mid", "mimeType": "audio/midi", "buffer": BROKEN_MIDI}])
+    page.locator('[data-testid="stAlertContentError"]', has_text="broken.mid cannot be used").wait_for()
+    no_exception_shown(page)

@@ -148,3 +148,26 @@ def test_training_under_torchrun_keeps_the_replicas_identical(tmp_path):
     torch.manual_seed(0)
     fresh = MusicVAE(MusicVAEConfig(hidden_dims=16, embed_dims=8, z_dims=4))
     assert weights_digest(fresh) != digests[0]  # it trained
+
+
+@pytest.fixture(scope="module")
+def models_dir(tmp_path_factory):
+    """A tiny untrained 16-bar hierarchical MusicVAE, for the app."""
+    folder = tmp_path_factory.mktemp("models16")
+    torch.manual_seed(0)
+    save_checkpoint(folder / "musicvae16-tiny.safetensors", _tiny(True, 256))
+    return folder
+
+
+@pytest.mark.parametrize("page", ["pages/segment_player.py", "pages/attribute_sliders.py", "pages/interpolation.py"])
+def test_a_16_bar_model_gets_16_bar_data_in_the_app(page, app_env):
+    """With a 16-bar model the sidebar's default data comes in 16-bar segments (the shipped
+    assets/data/default16.npz), and the pages decode and play 16-bar melodies."""
+    from helpers_app import ROOT, run_model_page
+
+    at = run_model_page(ROOT / page, "musicvae16-tiny")
+    assert not at.error, [e.value for e in at.error]
+    text = " ".join(m.value for m in at.markdown) + " ".join(c.value for c in at.caption)
+    if page.endswith("segment_player.py"):
+        assert "16-bar segments" in text
+    assert at.get("audio"), "no audio on the page"

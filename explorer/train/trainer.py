@@ -47,6 +47,7 @@ class TrainSettings:
     seed: int = 0
     patience: int = 6
     max_minutes: float | None = None
+    max_steps: int | None = None
     augment: int = 6
     val_limit: int = 1024
     checkpoint_minutes: float = 3.0
@@ -251,6 +252,9 @@ def train(s: TrainSettings) -> dict:
                 last_ckpt = time.perf_counter()
             if s.max_minutes and _any_rank(seconds > s.max_minutes * 60, world, device):
                 stop = f"time budget of {s.max_minutes} min reached"
+                break
+            if s.max_steps and step >= s.max_steps:
+                stop = f"step budget of {s.max_steps} steps reached"
                 break
         bar.close()
         if not stop:

@@ -7,13 +7,15 @@ from explorer.device import describe_device
 from explorer.ui.sidebar import sidebar_ui
 
 PAGES = [
-    ("Segment player", "pick a two-bar melody of the data, see its piano roll, hear it, download MIDI and WAV"),
+    ("Segment player", "pick a melody segment of the data, see its piano roll, hear it, download MIDI and WAV"),
     ("Latent map", "PCA / t-SNE of the data's latent codes coloured by attributes; click a point to hear it, "
                    "its reconstruction and its neighbours; place your own MIDI on the map"),
     ("Attribute sliders", "move regularised dimensions and attribute vectors and hear the melody change; "
                           "target vs measured attribute, the controllability curve"),
     ("Interpolation", "a timeline from melody A to B (lerp/slerp, one latent group only), and a 4-corner palette"),
     ("Analogy", "EC²-VAE: pitch of one melody with the rhythm of another, under chords you choose"),
+    ("Performance style", "a piano score played in many styles by a VirtuosoNet-like CVAE: sampled, encoded "
+                          "from a performance, emotion presets; tempo and velocity curves against deadpan"),
     ("Model report", "the loaded model's card: data, training, evaluation beside the paper's figures"),
 ]
 HEADLINE = ("recon_accuracy_greedy", "recon_accuracy_onset_pitch", "recon_accuracy_rhythm", "active_units")
@@ -33,6 +35,8 @@ def _card_summary(card: dict) -> list[str]:
             for k in HEADLINE if k in ev]
     if "interpretability" in ev:
         figs.append(f"interpretability {ev['interpretability'].get('mean', 0):.3f}")
+    if ev.get("attribute_vectors"):
+        figs.append(f"{len(ev['attribute_vectors']['per_attribute'])} attribute vectors")
     if "transposition_test" in ev:
         figs.append(f"transposition ratio ‖Δz_p‖/‖Δz_r‖ {ev['transposition_test'].get('ratio', 0):.2f}")
     if figs:
@@ -49,7 +53,7 @@ def home_page():
     if settings.dataset is not None:
         ds = settings.dataset
         c = ds.counts()
-        st.markdown(f"**Data:** {settings.data_label} — {len(ds)} two-bar segments "
+        st.markdown(f"**Data:** {settings.data_label} — {len(ds)} {ds.bars}-bar segments "
                     f"(train {c['train']}, valid {c['valid']}, test {c['test']}) from {len(ds.tune_id)} tunes.")
     elif settings.error:
         st.warning(settings.error)

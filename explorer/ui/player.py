@@ -1,8 +1,10 @@
 """Show and play a melody: piano roll, audio, MIDI and WAV downloads."""
 from __future__ import annotations
 
+import functools
 import re
 
+import numpy as np
 import streamlit as st
 
 from explorer.music.convert import melody_to_midi, midi_to_bytes
@@ -19,11 +21,19 @@ def melody_midi_bytes(melody: Melody, program: int, qpm: float | None) -> bytes:
     return midi_to_bytes(melody_to_midi(m, program=program))
 
 
+@functools.lru_cache(maxsize=64)
+def _roll(tokens: bytes, chroma: bytes, n_steps: int, title: str | None):
+    """The piano roll of a melody, built once per content (a slider rerun redraws unchanged rolls)."""
+    tok = np.frombuffer(tokens, dtype=np.uint8)
+    return pianoroll_figure(Melody(tok, np.frombuffer(chroma, dtype=np.uint8).reshape(n_steps, 12)), title=title)
+
+
 def play_ui(melody: Melody, settings, *, key: str, name: str = "melody", roll: bool = True,
             title: str | None = None):
     """Draw the piano roll (optional), an audio player and the downloads."""
     if roll:
-        st.plotly_chart(pianoroll_figure(melody, title=title), key=f"{key}_roll", width="stretch")
+        fig = _roll(np.asarray(melody.tokens, np.uint8).tobytes(), melody.chroma.tobytes(), melody.n_steps, title)
+        st.plotly_chart(fig, key=f"{key}_roll", width="stretch")
     play_midi_ui(melody_midi_bytes(melody, settings.program, settings.qpm), settings, key=key, name=name)
 
 

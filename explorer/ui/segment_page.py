@@ -64,7 +64,7 @@ def segment_page():
             settings.error or "Choose data in the sidebar.")
         return
     ds = settings.dataset
-    st.caption(f"{settings.data_label}: {len(ds)} two-bar segments from {len(set(ds.tune.tolist()))} tunes")
+    st.caption(f"{settings.data_label}: {len(ds)} {ds.bars}-bar segments from {len(set(ds.tune.tolist()))} tunes")
     if settings.info and settings.info.get("melody_track"):
         st.caption(f"Melody: {settings.info['melody_track']}")
     i = segment_picker_ui(ds)

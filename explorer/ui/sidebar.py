@@ -65,12 +65,12 @@ def init_state():
     keep_across_pages("data_kind", "folder", "program", "qpm", "upload_track")
 
 
-def _no_segment_message(folder: str, info: dict) -> str:
+def _no_segment_message(folder: str, info: dict, bars: int = 2) -> str:
     """Why a folder gave no segment, in words (not a dict repr)."""
     if not info.get("items"):
         return f"No MIDI files (.mid, .midi) in {folder}."
     why = ", ".join(f"{n} × {reason}" for reason, n in (info.get("skipped") or {}).items())
-    return f"No usable 2-bar segment in {folder}" + (f" (skipped: {why})." if why else ".")
+    return f"No usable {bars}-bar segment in {folder}" + (f" (skipped: {why})." if why else ".")
 
 
 def sidebar_ui(with_model: bool = True) -> Settings:
@@ -118,7 +118,7 @@ def sidebar_ui(with_model: bool = True) -> Settings:
                 settings.dataset, settings.info = folder_dataset(folder.strip(), bars=bars)
                 settings.data_label = f"folder {folder.strip()}"
                 if len(settings.dataset) == 0:
-                    settings.error = _no_segment_message(folder.strip(), settings.info)
+                    settings.error = _no_segment_message(folder.strip(), settings.info, bars)
                     settings.dataset = None
             else:
                 settings.error = "Type the path of a folder that holds MIDI files."

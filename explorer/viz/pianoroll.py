@@ -13,17 +13,25 @@ def pitch_name(p: int) -> str:
     return f"{NOTE_NAMES[p % 12]}{p // 12 - 1}"
 
 
+def vline_shape(x: float, width: float, colour: str, dash: str | None = None) -> dict:
+    """A vertical line at ``x`` across the plot, as a layout shape (what ``add_vline`` makes, without its cost)."""
+    return dict(type="line", xref="x", yref="paper", x0=x, x1=x, y0=0, y1=1,
+                line=dict(width=width, color=colour, **({"dash": dash} if dash else {})))
+
+
 def pianoroll_figure(melodies, *, labels=None, height: int = 300, show_chords: bool = True,
                      title: str | None = None) -> go.Figure:
     """Piano roll of ``melodies`` (a Melody or a list) laid end to end.
 
     x is in bars (1 = the first downbeat), y in MIDI pitch. Each melody gets a
-    boundary line and its label; chord tones are drawn as pale bands.
+    boundary line and its label; chord tones are drawn as pale bands. The figure
+    is built from plain dicts in one unvalidated call: ``add_vline`` per bar line
+    and plotly's validation made a roll cost ~50 ms, too slow for a slider.
     """
     if isinstance(melodies, Melody):
         melodies = [melodies]
     labels = labels or [None] * len(melodies)
-    fig = go.Figure()
+    shapes, notes = [], []
     offset = 0
     xs, ys, text = [], [], []
     all_p = []
@@ -35,36 +43,37 @@ def pianoroll_figure(melodies, *, labels=None, height: int = 300, show_chords: b
             text += [f"{pitch_name(n.pitch)} · {(n.end - n.start) / STEPS_PER_QUARTER:g} beats"] * 2 + [None]
             all_p.append(n.pitch)
         if show_chords and m.chroma is not None and np.asarray(m.chroma).any():
-            _chord_bands(fig, np.asarray(m.chroma), offset)
+            _chord_bands(shapes, notes, np.asarray(m.chroma), offset)
         if k > 0:
-            fig.add_vline(x=offset / STEPS_PER_BAR, line_width=2, line_color="#444")
+            shapes.append(vline_shape(offset / STEPS_PER_BAR, 2, "#444"))
         if lab:
-            fig.add_annotation(x=(offset + m.n_steps / 2) / STEPS_PER_BAR, y=1.08, yref="paper", text=lab,
-                               showarrow=False)
+            notes.append(dict(x=(offset + m.n_steps / 2) / STEPS_PER_BAR, y=1.08, yref="paper", text=lab,
+                              showarrow=False))
         offset += m.n_steps
-    fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines", line=dict(width=9, color="#1f77b4"), text=text,
-                             hoverinfo="text", name="melody", connectgaps=False))
     lo, hi = (min(all_p) - 3, max(all_p) + 3) if all_p else (55, 80)
-    for b in range(0, offset + 1, STEPS_PER_BAR):
-        fig.add_vline(x=b / STEPS_PER_BAR, line_width=0.5, line_color="#bbb")
-    fig.update_layout(
+    shapes += [vline_shape(b / STEPS_PER_BAR, 0.5, "#bbb") for b in range(0, offset + 1, STEPS_PER_BAR)]
+    ticks = list(range(12 * (lo // 12), hi + 1, 12))
+    layout = dict(
         height=height, margin=dict(l=40, r=10, t=40 if (title or any(labels)) else 10, b=30), showlegend=False,
-        title=title, xaxis=dict(title="bar", range=[0, max(offset, 1) / STEPS_PER_BAR]),
-        yaxis=dict(title="pitch", range=[lo, hi], tickvals=list(range(12 * (lo // 12), hi + 1, 12)),
-                   ticktext=[pitch_name(p) for p in range(12 * (lo // 12), hi + 1, 12)]),
-    )
-    return fig
+        title=dict(text=title) if title else None,
+        xaxis=dict(title=dict(text="bar"), range=[0, max(offset, 1) / STEPS_PER_BAR]),
+        yaxis=dict(title=dict(text="pitch"), range=[lo, hi], tickvals=ticks, ticktext=[pitch_name(p) for p in ticks]),
+        shapes=shapes, annotations=notes)
+    trace = dict(type="scatter", x=xs, y=ys, mode="lines", line=dict(width=9, color="#1f77b4"), text=text,
+                 hoverinfo="text", name="melody", connectgaps=False)
+    return go.Figure(data=[trace], layout=layout, _validate=False)  # validation is most of the cost (tested specs)
 
 
-def _chord_bands(fig, chroma, offset):
+def _chord_bands(shapes: list, notes: list, chroma, offset):
+    """Pale bands (and their pitch-class names) where the chord stays the same."""
     start = 0
     for t in range(1, len(chroma) + 1):
         if t == len(chroma) or not np.array_equal(chroma[t], chroma[start]):
             pcs = np.flatnonzero(chroma[start])
             if len(pcs):
-                name = " ".join(NOTE_NAMES[p] for p in pcs)
-                fig.add_vrect(x0=(offset + start) / STEPS_PER_BAR, x1=(offset + t) / STEPS_PER_BAR,
-                              fillcolor="#ff7f0e", opacity=0.06 + 0.04 * (len(pcs) > 0), line_width=0,
-                              annotation_text=name, annotation_position="bottom left",
-                              annotation_font_size=9)
+                x0, x1 = (offset + start) / STEPS_PER_BAR, (offset + t) / STEPS_PER_BAR
+                shapes.append(dict(type="rect", xref="x", yref="paper", x0=x0, x1=x1, y0=0, y1=1,
+                                   fillcolor="#ff7f0e", opacity=0.1, line_width=0, layer="below"))
+                notes.append(dict(x=x0, y=0, xref="x", yref="paper", xanchor="left", yanchor="bottom",
+                                  text=" ".join(NOTE_NAMES[p] for p in pcs), showarrow=False, font=dict(size=9)))
             start = t
