@@ -117,6 +117,7 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--epochs", type=int, default=200)
     p.add_argument("--max-steps", type=int, default=None, help="stop after this many steps")
+    p.add_argument("--patience", type=int, default=10, help="epochs without a better validation loss before stopping")
     p.add_argument("--max-minutes", type=float, default=None, help="stop (and save) after this much training time")
     p.add_argument("--limit", type=int, default=None, help="use only the first N performances (quick runs, tests)")
     p.add_argument("--device", default="auto")
@@ -156,12 +157,13 @@ def train_performance(args) -> dict:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     state_path = out / "state.pt"
-    step, epoch, best, seconds, history = 0, 0, float("inf"), 0.0, []
+    step, epoch, best, seconds, history, bad_epochs = 0, 0, float("inf"), 0.0, [], 0
     if state_path.exists():
         st = torch.load(state_path, map_location=device, weights_only=True)
         model.load_state_dict(st["model"])
         opt.load_state_dict(st["optim"])
         step, epoch, best, seconds = int(st["step"]), int(st["epoch"]), float(st["best"]), float(st["seconds"])
+        bad_epochs = int(st.get("bad_epochs", 0))
         history = json.loads((out / "history.json").read_text()) if (out / "history.json").exists() else []
         if not args.quiet:
             print(f"resuming from epoch {epoch}, step {step} (best valid {best:.4f})", file=sys.stderr)
@@ -176,7 +178,7 @@ def train_performance(args) -> dict:
 
     def save_state():
         torch.save({"model": model.state_dict(), "optim": opt.state_dict(), "step": step, "epoch": epoch,
-                    "best": best, "seconds": seconds}, state_path)
+                    "best": best, "seconds": seconds, "bad_epochs": bad_epochs}, state_path)
         (out / "history.json").write_text(json.dumps(history))
 
     stop, last_save, t0 = None, time.monotonic(), time.monotonic() - seconds
@@ -212,9 +214,13 @@ def train_performance(args) -> dict:
             print(json.dumps(rec), file=sys.stderr, flush=True)
         val_score = val["recon"] + args.beta * val["kl"]
         if val_score < best:
-            best = val_score
+            best, bad_epochs = val_score, 0
             save_virtuoso(out / "best.safetensors", model,
                           card=card | {"steps": step, "epochs": epoch, "train_seconds": seconds, "best_val": rec})
+        else:
+            bad_epochs += 1
+            if bad_epochs >= args.patience and stop is None:
+                stop = f"no better validation loss in {args.patience} epochs"
         save_state()
     summary = {"stopped": stop or f"{args.epochs} epochs done", "best_val_loss": best, "steps": step, "epochs": epoch,
                "train_seconds": round(seconds, 1), "out": str(out / "best.safetensors")}
