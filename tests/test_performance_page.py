@@ -100,3 +100,14 @@ def test_no_checkpoint_is_a_message(tmp_cache, monkeypatch, tmp_path):
     monkeypatch.setenv("LATENT_EXPLORER_PERFORMANCE_MODELS", str(tmp_path / "none"))
     at = run_app(PAGE)
     assert any("No performance-style checkpoint" in e.value for e in at.error)
+
+
+@pytest.mark.skipif(not any((ROOT / "assets" / "performance").glob("*.safetensors")),
+                    reason="no shipped performance checkpoint")
+def test_shipped_model_plays_an_emotion_preset(tmp_cache, monkeypatch, tmp_path):
+    monkeypatch.setenv("LATENT_EXPLORER_DATA", str(tmp_path / "no-data"))  # a fresh install: no data folder
+    at = run_app(PAGE, timeout=120, session_state={"perf_mode": "emotion", "perf_emotion": "Sad"})
+    assert not at.error, [e.value for e in at.error]
+    assert at.subheader[0].value == "Mozart K.545 i (exposition) — emotion Sad"
+    assert len(at.get("audio")) == 1
+    assert set(at.selectbox(key="perf_emotion").options) == {"Anger", "Enjoy", "OR", "Relax", "Sad"}
