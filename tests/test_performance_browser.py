@@ -91,3 +91,24 @@ def test_a_broken_score_upload_is_a_message(page, app_url):  # noqa: F811
     error.wait_for()
     assert "This score cannot be used" in error.inner_text() and "accepted" in error.inner_text()
     assert_no_traceback(page)
+
+
+def test_an_uploaded_reference_performance_lends_its_style(page, app_url, shared_data):  # noqa: F811
+    _open(page, app_url)
+    page.locator("audio").first.wait_for(state="attached")
+    page.get_by_text("A score from the data folder", exact=True).click()
+    page.locator('[data-testid="stSelectbox"]').filter(has_text="Piece").click()
+    page.get_by_role("option", name="Mozart_K331_1st-mov").click()
+    page.get_by_role("heading", name="Mozart_K331_1st-mov — sample seed 0 T1").wait_for()
+    page.get_by_text("Encoded from a reference performance", exact=True).click()
+    page.get_by_text("Upload a performance MIDI", exact=True).click()
+    uploader = page.locator('[data-testid="stFileUploader"]').filter(has_text="Performance MIDI").locator('input[type="file"]')
+    midi = shared_data / "vienna4x22" / "midi"
+    uploader.set_input_files(str(midi / "Mozart_K331_1st-mov_p05.mid"))
+    page.get_by_role("heading", name="Mozart_K331_1st-mov — style of Mozart_K331_1st-mov_p05.mid").wait_for()
+    page.locator("audio").first.wait_for(state="attached")
+    uploader.set_input_files(str(midi / "Chopin_op38_p01.mid"))  # another piece: refused, with a way on
+    error = page.locator('[data-testid="stAlertContentError"]')
+    error.wait_for()
+    assert "does not match the chosen score" in error.inner_text()
+    assert_no_traceback(page)

@@ -171,7 +171,8 @@ def _style_ui(ps, model_key, score):
     for k, v in {"perf_temp": 1.0, "perf_seed": 0, "perf_a": "sample seed 0", "perf_b": "sample seed 1",
                  "perf_t": 0.5}.items():
         st.session_state.setdefault(k, v)  # seeded once: a widget given a default and a state value warns
-    keep_across_pages("perf_mode", "perf_temp", "perf_seed", "perf_emotion", "perf_ref", "perf_a", "perf_b", "perf_t")
+    keep_across_pages("perf_mode", "perf_temp", "perf_seed", "perf_emotion", "perf_ref", "perf_ref_src", "perf_a", "perf_b",
+                       "perf_t")
     mode = st.radio("Style", list(STYLE_MODES), format_func=STYLE_MODES.get, key="perf_mode", horizontal=True)
     named = _named_styles(ps)
     if mode == "sample":
@@ -187,10 +188,11 @@ def _style_ui(ps, model_key, score):
         emo = st.selectbox("Emotion", list(presets), key="perf_emotion")
         return presets[emo], f"emotion {emo}"
     if mode == "reference":
-        refs = [k for k in named if k.startswith("performance: ")]
-        choice = st.selectbox("Reference performance", refs + ["(upload a performance MIDI of this score)"],
-                              key="perf_ref")
-        if choice in named:
+        source = st.radio("Reference", ("known", "upload"), key="perf_ref_src", horizontal=True,
+                          format_func={"known": "A known performance", "upload": "Upload a performance MIDI"}.get)
+        if source == "known":
+            choice = st.selectbox("Reference performance", [k for k in named if k.startswith("performance: ")],
+                                  key="perf_ref")
             return named[choice], choice.split(": ", 1)[1]
         up = st.file_uploader("Performance MIDI", type=["mid", "midi"], key="perf_ref_upload")
         if up is None:
@@ -280,6 +282,7 @@ def _clicked_row(ps):
 def _use_style(name: str):
     # a callback: it runs before the widgets of the next run exist, so it may set their values
     st.session_state.perf_mode, st.session_state.perf_ref = "reference", f"performance: {name}"
+    st.session_state.perf_ref_src = "known"
 
 
 def _map_ui(ps, z, root, settings):
