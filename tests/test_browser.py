@@ -13,7 +13,7 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
-from urllib.parse import urljoin
+from urllib.parse import parse_qs, urljoin, urlparse
 
 import pytest
 
@@ -262,30 +262,42 @@ def test_moving_a_slider_renders_new_audio(page, app_url):
     open_page(page, app_url, "Attribute sliders", "attribute_sliders")
     page.locator("audio").first.wait_for(state="attached", timeout=180_000)
     before = page.locator("audio").first.get_attribute("src")
+    page.wait_for_url("**d0=**")
+    d0 = parse_qs(urlparse(page.url).query)["d0"][0]
     thumb = page.get_by_role("slider").first  # the first regularised dimension of the shipped AR-VAE
-    label = thumb.get_attribute("aria-valuenow")
     thumb.focus()
     for _ in range(40):  # 40 steps of 0.01 along the dim: a clearly different melody
         page.keyboard.press("ArrowRight")
     page.wait_for_function("([old]) => { const a = document.querySelector('audio'); return a && a.src && "
                            "!a.src.endsWith(old); }", arg=[before], timeout=60_000)
-    assert thumb.get_attribute("aria-valuenow") != label
+    page.wait_for_function("([old]) => { const m = location.search.match(/[?&]d0=([^&]*)/); "
+                           "return m && m[1] != old; }", arg=[d0])
+    assert float(parse_qs(urlparse(page.url).query)["d0"][0]) > float(d0)  # the slider's value is in the URL
     wav = wav_of_audio_element(page)
     assert wav[:4] == b"RIFF" and len(wav) > 10_000
     no_exception_shown(page)
 
 
 def _click_first_map_point(page):
-    chart = page.locator('[data-testid="stPlotlyChart"]').first
-    point = chart.locator(".scatterlayer .points path").nth(3)
-    point.wait_for()
-    box = point.bounding_box()
-    page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    """Click the 4th point of the map's first trace. The map is a WebGL scatter (no SVG per
+    point), so the point's pixel comes from plotly's own axis conversion."""
+    page.locator('[data-testid="stPlotlyChart"] .js-plotly-plot').first.scroll_into_view_if_needed()
+    x, y = page.evaluate("""() => {
+        const gd = document.querySelector('[data-testid="stPlotlyChart"] .js-plotly-plot');
+        gd.scrollIntoView({block: "center"});
+        const L = gd._fullLayout, box = gd.getBoundingClientRect(), tr = gd._fullData[0];
+        return [box.left + L._size.l + L.xaxis.d2p(tr.x[3]), box.top + L._size.t + L.yaxis.d2p(tr.y[3])];
+    }""")
+    page.mouse.move(x, y)
+    page.mouse.click(x, y)
+
+
+MAP_READY = '[data-testid="stPlotlyChart"] .js-plotly-plot .nsewdrag'
 
 
 def test_clicking_a_map_point_plays_it_and_its_neighbours(page, app_url):
     open_page(page, app_url, "Latent map", "latent_map?points=200&method=PCA")
-    page.locator('[data-testid="stPlotlyChart"] .scatterlayer .points path').first.wait_for(timeout=180_000)
+    page.locator(MAP_READY).first.wait_for(timeout=180_000)
     expect(page.locator("audio")).to_have_count(0)  # nothing chosen yet
     _click_first_map_point(page)
     page.get_by_text("Reconstruction (posterior mean, greedy decoding)").wait_for()
@@ -298,7 +310,7 @@ def test_clicking_a_map_point_plays_it_and_its_neighbours(page, app_url):
 
 def test_an_uploaded_midi_is_placed_on_the_map(page, app_url):
     open_page(page, app_url, "Latent map", "latent_map?points=200&method=PCA")
-    page.locator('[data-testid="stPlotlyChart"] .scatterlayer .points path').first.wait_for(timeout=180_000)
+    page.locator(MAP_READY).first.wait_for(timeout=180_000)
     page.get_by_text("Place your own MIDI on the map").click()
     page.locator('[data-testid="stExpander"] input[type="file"]').set_input_files(files=[
         {"name": "tiny.mid", "mimeType": "audio/midi", "buffer": melody_midi_bytes()}])
