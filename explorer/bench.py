@@ -77,28 +77,30 @@ def _models():
     return [(f"{n} (untrained, hidden 256)", TrainedModel(build_model(n, hidden_dims=256))) for n in ("ec2vae", "arvae")]
 
 
-def _melody_batch(n):
+def _melody_batch(n, n_steps: int = 32):
+    """The first ``n`` melodies of the default data in segments of ``n_steps`` (32: 2 bars, 256: 16 bars)."""
     from explorer.data.default import load_default
 
-    ds = load_default()
+    ds = load_default(bars=n_steps // 16)
     return ds.tokens[:n].astype("int64"), ds.chroma[:n].astype("float32"), ds
 
 
 def bench_encode(repeat: int = 5) -> dict:
     """Encode throughput: segments per second at batch 256 (posterior of real melodies)."""
-    tok, ch, _ = _melody_batch(256)
     out = {}
     for label, tm in _models():
+        tok, ch, _ = _melody_batch(256, tm.n_steps)
         r = _timeit(lambda: tm.encode(tok, ch), repeat)
         out[label] = r | {"segments_per_s": round(256 / (r["p50_ms"] / 1000))}
     return out
 
 
 def bench_decode(repeat: int = 100) -> dict:
-    """Greedy decode of one 2-bar melody from its z (what a slider move costs before audio)."""
-    tok, ch, _ = _melody_batch(1)
+    """Greedy decode of one melody (2 bars; 16 for the 16-bar model) from its z (what a slider move
+    costs before audio)."""
     out = {}
     for label, tm in _models():
+        tok, ch, _ = _melody_batch(1, tm.n_steps)
         _, mu, _ = tm.encode(tok, ch)
         out[label] = _timeit(lambda: tm.decode_tokens(mu, ch), repeat, warmup=3)
     return out
@@ -109,9 +111,9 @@ def bench_decode_render(repeat: int = 50) -> dict:
     through ``explorer.latent.control.decode_to_wav``: the path the pages play."""
     from explorer.latent.control import decode_to_wav
 
-    tok, ch, _ = _melody_batch(1)
     out = {}
     for label, tm in _models():
+        tok, ch, _ = _melody_batch(1, tm.n_steps)
         _, mu, _ = tm.encode(tok, ch)
         out[label] = _timeit(lambda: decode_to_wav(tm, mu[0], ch[0], cache=False), repeat, warmup=3)
     return out
