@@ -177,7 +177,7 @@ def test_folder_from_the_url_shows_its_segments(tmp_path):
     (tmp_path / "sub" / "b.mid").write_bytes(melody_midi_bytes([(p + 2, s, e) for p, s, e in TWO_BARS]))
     at = run_segment_page(data="folder", folder=str(tmp_path))
     assert not at.error
-    assert at.caption[0].value == f"folder {tmp_path}: 2 two-bar segments from 2 tunes"
+    assert at.caption[0].value == f"folder {tmp_path}: 2 2-bar segments from 2 tunes"
     assert at.selectbox(key="seg_source").options == ["(all)", "midi"]
     assert len(at.selectbox(key="seg_tune").options) == 2
     assert len(at.get("plotly_chart")) == 1
