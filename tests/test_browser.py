@@ -224,6 +224,7 @@ PAGE_CHECKS = [
     ("Attribute sliders", "attribute_sliders", "audio"),
     ("Interpolation", "interpolation?steps=3", "audio"),
     ("Analogy", "analogy", '[data-testid="stAlert"], audio'),
+    ("Performance style", "performance_style", "audio"),
     ("Model report", "model_report", '[data-testid="stPlotlyChart"]'),
 ]
 

@@ -29,7 +29,10 @@ HISTORY = [{"epoch": 1, "step": 5, "seconds": 1, "val_nll": 2.0, "val_acc_tf": 0
 EC2_EVAL = {"model": "ec2vae", "split": "test", "segments": 7, "recon_accuracy_teacher_forced": 0.5,
             "recon_accuracy_greedy": 0.4, "recon_accuracy_onset_pitch": 0.3, "recon_accuracy_rhythm": 0.8,
             "active_units": 12, "latent_dims": 16, "transposition_test": {"dz_p": 2.0, "dz_r": 0.5, "ratio": 4.0},
-            "rhythm_test": {"dz_p": 0.25, "dz_r": 1.0, "ratio": 4.0, "n": 5}, "seconds": 0.1, "device": "cpu"}
+            "rhythm_test": {"dz_p": 0.25, "dz_r": 1.0, "ratio": 4.0, "n": 5}, "seconds": 0.1, "device": "cpu",
+            "attribute_vectors": {"amount": 1.0, "segments": 7, "per_attribute": {
+                "note_density": {"delta": 0.2, "delta_std": 1.5, "increased": 0.9, "others_abs_delta_std": 0.3,
+                                 "largest_other": ["rhythmic_complexity", 1.2]}}}}
 TEST_CARD = {"model": "ec2vae", "steps": 10, "epochs": 2, "train_seconds": 120, "hardware": "test hardware",
              "data": {"files": ["made-up-for-test.npz"], "sources": ["test-source"],
                       "segments": {"train": 8, "valid": 1, "test": 1}, "split": "by tune (test)"},
@@ -136,7 +139,10 @@ def test_report_of_a_shipped_card_shows_its_figures_and_plots():
     assert "a test card: every figure is made up" in text
     assert set(chart_keys(at)) == {"report_history_acc", "report_history_loss", "report_recon", "report_groups",
                                    "report_kl"}
-    assert len(at.dataframe) == 1
+    assert len(at.dataframe) == 2  # the figures, and the attribute vectors' effects
+    assert "**Attribute vectors**" in text
+    vec = at.dataframe[1].value
+    assert vec["attribute"].tolist() == ["note_density"] and vec["melodies that rose"].tolist() == ["90%"]
     assert not at.button and not at.info
     assert not at.get("audio")  # the report plays nothing unless asked for a prior sample
     at.toggle(key="report_prior").set_value(True).run()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import shlex
 
+import pandas as pd
 import streamlit as st
 
 from explorer.eval.run import PAPER_FIGURES
@@ -146,11 +147,26 @@ def _eval_ui(tm, ev: dict, kl, targets_lines, paper: dict):
     for row in range(0, len(figs), 2):
         for col, (k, fig) in zip(st.columns(2), figs[row:row + 2]):
             col.plotly_chart(fig, key=f"report_{k}", width="stretch")
+    _vector_effects_ui(ev.get("attribute_vectors"))
     if kl:
         labels = dim_labels(len(kl), tm.layout.groups, tm.layout.regularized)
         st.plotly_chart(kl_figure(kl, labels), key="report_kl", width="stretch")
     else:
         st.caption("No KL per dim in the card.")
+
+
+def _vector_effects_ui(vec: dict | None):
+    """The stored attribute vectors' measured effect on decoded melodies (eval's ``attribute_vectors``)."""
+    if not vec:
+        return
+    st.markdown(f"**Attribute vectors** — adding {vec['amount']:g} × the vector to {vec['segments']} test melodies "
+                "(change in standard deviations of the attribute; a vector that works moves its own attribute "
+                "far more than the others)")
+    st.dataframe(pd.DataFrame([
+        {"attribute": a, "own change / std": v["delta_std"], "melodies that rose": f"{v['increased']:.0%}",
+         "others, mean |change| / std": v["others_abs_delta_std"],
+         "moved most among the others": f"{v['largest_other'][0]} ({v['largest_other'][1]:+.2f})"}
+        for a, v in vec["per_attribute"].items()]), hide_index=True, width="stretch")
 
 
 def _prior_ui(tm, settings):
