@@ -223,7 +223,7 @@ PAGE_CHECKS = [
     ("Latent map", "latent_map?points=200&method=PCA", '[data-testid="stPlotlyChart"]'),
     ("Attribute sliders", "attribute_sliders", "audio"),
     ("Interpolation", "interpolation?steps=3", "audio"),
-    ("Analogy", "analogy", '[data-testid="stAlert"], audio'),
+    ("Analogy", "analogy?model=ec2vae-nottingham-pop909-bach", "audio"),
     ("Performance style", "performance_style", "audio"),
     ("Model report", "model_report", '[data-testid="stPlotlyChart"]'),
 ]

@@ -134,8 +134,9 @@ def analogy_page():
         return
     if not has_analogy_groups(tm.layout):
         st.info(f"This page needs an EC²-VAE: a model with a pitch and a rhythm latent group. "
-                f"{settings.model_label} is a {tm.name} with latent groups "
-                f"{', '.join(tm.layout.groups) or 'none'}. Pick an ec2vae checkpoint in the sidebar's model picker.")
+                f"{settings.model_label} is a {tm.name} model "
+                + (f"with the latent groups {', '.join(tm.layout.groups)}" if tm.layout.groups else "without latent groups")
+                + ". Pick an ec2vae checkpoint in the sidebar's model picker.")
         return
     st.write("EC²-VAE splits its latent code into a pitch part z_p and a rhythm part z_r. Take the pitch of one "
              "melody and the rhythm of another and decode: the model answers the analogy "
