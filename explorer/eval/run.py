@@ -136,7 +136,7 @@ def vector_effects(tm: TrainedModel, tokens: np.ndarray, chroma: np.ndarray, mu:
     if len(mu) > limit:
         rows = np.sort(np.random.default_rng(seed).choice(len(mu), limit, replace=False))
         tokens, chroma, mu = tokens[rows], chroma[rows], mu[rows]
-    names = [n for n in ATTRIBUTES]
+    names = list(ATTRIBUTES)
     std = {n: float(np.nanstd(v)) or 1.0 for n, v in compute_attributes(tokens, names).items()}
     base = compute_attributes(tm.decode_tokens(mu, chroma), names)
     out = {}

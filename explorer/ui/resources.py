@@ -9,7 +9,8 @@ from explorer.audio import audio_status, render_wav_bytes
 from explorer.data.dataset import SegmentDataset
 
 
-@st.cache_resource(show_spinner="Loading the default corpus…")
+@st.cache_resource(show_spinner="Loading the default corpus (other segment lengths than the shipped ones are "
+                                "built once: minutes)…")
 def default_dataset(bars: int = 2) -> SegmentDataset:
     from explorer.data.default import load_default
 

@@ -104,11 +104,7 @@ def sidebar_ui(with_model: bool = True) -> Settings:
         if kind == "default":
             from explorer.ui.resources import default_dataset
 
-            if bars != 2 and not _default_is_built(bars):
-                with st.spinner(f"Building the default data in {bars}-bar segments (once; a few minutes)…"):
-                    settings.dataset = default_dataset(bars)
-            else:
-                settings.dataset = default_dataset(bars)
+            settings.dataset = default_dataset(bars)
             settings.data_label = settings.dataset.meta.get("name", DATA_CHOICES[kind])
         elif kind == "folder":
             folder = sb.text_input("Folder with .mid files", key="folder")
@@ -151,8 +147,3 @@ def sidebar_ui(with_model: bool = True) -> Settings:
         st.query_params["folder"] = st.session_state.folder
     return settings
 
-
-def _default_is_built(bars: int) -> bool:
-    from explorer.data.default import cached_default_path, shipped_default_path
-
-    return shipped_default_path(bars).exists() or cached_default_path(bars).exists()
