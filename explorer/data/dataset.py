@@ -28,10 +28,24 @@ class DatasetError(ValueError):
 
 
 def split_of(source: str, tune_id: str) -> str:
-    """The split of a tune: a hash of its source and id, so it never depends
-    on which other tunes were built with it."""
+    """The split of a tune: a hash of its source and id, so it never depends on which other
+    tunes were built with it. ``SegmentDataset.dedupe_splits`` then puts tunes with the same
+    opening (a duplicate under another title, in another collection or key) in one split."""
     h = int.from_bytes(hashlib.sha1(f"{source}|{tune_id}".encode()).digest()[:8], "big") / 2**64
     return "train" if h < SPLIT_FRACTIONS[0] else "valid" if h < SPLIT_FRACTIONS[0] + SPLIT_FRACTIONS[1] else "test"
+
+
+def melody_key(tokens: np.ndarray) -> str:
+    """A tune's content key: SHA-1 of its opening (T,) tokens from the first onset, pitches
+    relative to that onset's pitch (so a transposed copy has the same key), holds and rests
+    kept. Two settings of one tune under two titles or in two collections share it."""
+    tok = np.asarray(tokens)
+    on = np.flatnonzero(tok < N_PITCHES)
+    if not len(on):
+        return ""
+    tok = tok[on[0]:].astype(np.int16)
+    rel = np.where(tok < N_PITCHES, tok - tok[0], 1000 + tok)
+    return hashlib.sha1(rel.tobytes()).hexdigest()[:16]
 
 
 @dataclass
@@ -134,6 +148,40 @@ class SegmentDataset:
         if name not in SPLITS:
             raise ValueError(f"split must be one of {SPLITS + ('all',)}, got {name!r}")
         return self.subset(self.split == name)
+
+    def tune_keys(self, bars: int = 4) -> np.ndarray:
+        """Content key (``melody_key``) of each tune's opening ``bars`` bars, from its first
+        untransposed segments in bar order; "" for a tune without segments here."""
+        keys = np.full(len(self.tune_id), "", dtype=object)
+        rows = np.flatnonzero(self.transpose == 0)
+        rows = rows[np.lexsort((self.bar[rows], self.tune[rows]))]
+        need = bars * STEPS_PER_BAR
+        for t in np.unique(self.tune[rows]):
+            mine = rows[self.tune[rows] == t]
+            keys[t] = melody_key(np.concatenate(list(self.tokens[mine]))[:need])
+        return keys.astype(str)
+
+    def dedupe_splits(self) -> "SegmentDataset":
+        """The same dataset with tunes that share a content key (``tune_keys``) in one split:
+        the earliest of train, valid, test among them. A duplicate never moves out of train,
+        so a model trained on the split without this step still never sees a test tune; the
+        number of tunes moved is in ``meta["duplicates"]``."""
+        keys = self.tune_keys()
+        order = {name: i for i, name in enumerate(SPLITS)}
+        rank = np.array([order[str(x)] for x in self.tune_split])
+        best: dict = {}
+        for k, r in zip(keys, rank):
+            if k:
+                best[k] = min(best.get(k, r), r)
+        new = np.array([SPLITS[best[k]] if k else str(x) for k, x in zip(keys, self.tune_split)], dtype=str)
+        moved = int((new != self.tune_split.astype(str)).sum())
+        n_keys = sum(1 for k in keys if k)
+        dup_tunes = n_keys - len(best)
+        out = SegmentDataset(self.tokens, self.chroma, self.tune, self.bar, self.transpose, self.tune_source,
+                             self.tune_id, self.tune_title, self.tune_qpm, new,
+                             dict(self.meta, duplicates={"tunes_sharing_an_opening": dup_tunes,
+                                                         "moved_to_an_earlier_split": moved}))
+        return out
 
     # ---- files -------------------------------------------------------------
     def _arrays(self) -> dict:
@@ -252,7 +300,7 @@ def segment_tunes(tunes, *, bars: int = 2, hop: int | None = None, skipped=None)
         np.asarray([t.qpm for t in tunes], dtype=np.float32),
         np.asarray([split_of(t.source, t.tune_id) for t in tunes], dtype=str),
         {"bars": bars, "hop": hop},
-    )
+    ).dedupe_splits()
 
 
 def _sounding_pitch(tokens, t: int) -> int:
@@ -286,7 +334,7 @@ def concat(datasets) -> SegmentDataset:
         cat([d.tune_qpm for d in datasets]),
         cat([d.tune_split for d in datasets]),
         {"bars": datasets[0].meta.get("bars"), "parts": [d.meta for d in datasets]},
-    )
+    ).dedupe_splits()  # the same tune in two collections goes to one split
 
 
 def augment_transpositions(ds: SegmentDataset, shifts=range(-5, 7), *, split: str = "train",

@@ -30,6 +30,7 @@ class ARVAEConfig:
     delta: float = 10.0  # tanh sharpness
     k: float = 1000.0  # teacher forcing decays as k / (k + exp(step / k))
     attributes: tuple = AR_ATTRIBUTES
+    word_dropout: float = 0.0  # training only: share of previous-token inputs replaced by the start token
 
 
 class ARVAE(MelodyVAE):
@@ -61,21 +62,49 @@ class ARVAE(MelodyVAE):
 
     def decode(self, z, chroma=None, *, target=None, teacher_forcing: float = 0.0, sample: bool = False,
                temperature: float = 1.0) -> DecodeOutput:
+        """Greedy/sampled generation step by step; with a ``target`` and ``teacher_forcing`` > 0,
+        parallel scheduled sampling over the whole sequence (see ``_logp_given_prev``)."""
+        if target is not None and teacher_forcing > 0:
+            return self._decode_parallel(z, target.long(), teacher_forcing)
         b = z.size(0)
         h = torch.tanh(self.z_to_h(z))
         prev = torch.full((b,), N_TOKENS, dtype=torch.long, device=z.device)  # start token
         logps, toks = [], []
-        for i in range(self.config.n_step):
+        for _ in range(self.config.n_step):
             h = self.decoder(torch.cat([self.embed(prev), z], 1), h)
             logp = F.log_softmax(self.out(h), 1)
             logps.append(logp)
-            tok = pick_tokens(logp, sample, temperature)
-            toks.append(tok)
-            if target is not None and teacher_forcing > 0 and torch.rand(()) < teacher_forcing:
-                prev = target[:, i].long()
-            else:
-                prev = tok
+            prev = pick_tokens(logp, sample, temperature)
+            toks.append(prev)
         return DecodeOutput(torch.stack(logps, 1), torch.stack(toks, 1))
+
+    def _logp_given_prev(self, z, prev):
+        """Log-probabilities (B, T, 130) when the previous tokens are ``prev`` (B, T): the
+        decoder cell's own weights run as one GRU over the sequence (no Python step loop)."""
+        x = torch.cat([self.embed(prev), z[:, None, :].expand(-1, prev.size(1), -1)], -1)  # (B, T, E + Z)
+        h0 = torch.tanh(self.z_to_h(z))[None]  # (1, B, H)
+        cell = self.decoder
+        h, _ = torch.gru(x, h0, [cell.weight_ih, cell.weight_hh, cell.bias_ih, cell.bias_hh],
+                         True, 1, 0.0, self.training, False, True)  # (B, T, H)
+        return F.log_softmax(self.out(h), -1)
+
+    def _decode_parallel(self, z, target, teacher_forcing: float) -> DecodeOutput:
+        """Parallel scheduled sampling (Duckworth et al. 2019), as the MusicVAE trains: a pass
+        without gradient guesses every token; each input is the true previous token with
+        probability ``teacher_forcing``, else that guess; in training, word dropout replaces
+        a share of the inputs by the start token."""
+        start = torch.full((z.size(0), 1), N_TOKENS, dtype=torch.long, device=z.device)
+        prev = torch.cat([start, target[:, :-1]], 1)  # (B, T)
+        if teacher_forcing < 1:
+            with torch.no_grad():
+                guess = self._logp_given_prev(z, prev).argmax(-1)
+            keep = torch.rand(prev.shape, device=z.device) < teacher_forcing
+            prev = torch.where(keep, prev, torch.cat([start, guess[:, :-1]], 1))
+        if self.training and self.config.word_dropout > 0:
+            drop = torch.rand(prev.shape, device=z.device) < self.config.word_dropout
+            prev = torch.where(drop, torch.full_like(prev, N_TOKENS), prev)
+        logp = self._logp_given_prev(z, prev)
+        return DecodeOutput(logp, logp.argmax(-1))
 
     def loss(self, tokens, chroma=None, step: int = 0, attributes: dict | None = None, **_) -> dict:
         c = self.config

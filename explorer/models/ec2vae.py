@@ -83,7 +83,7 @@ class EC2VAE(MelodyVAE):
         return Posterior(self.linear_mu(h), self.linear_var(h).exp())
 
     # ---- decoders -----------------------------------------------------------
-    def _rhythm_decoder(self, z_r, target=None, tf: float = 0.0, sample: bool = False, temperature: float = 1.0):
+    def _rhythm_decoder(self, z_r, sample: bool = False, temperature: float = 1.0):
         b = z_r.size(0)
         out = z_r.new_zeros(b, self.config.rhythm_dims)
         out[:, -1] = 1.0
@@ -93,14 +93,10 @@ class EC2VAE(MelodyVAE):
             hx = self.grucell_0(torch.cat([out, z_r], 1), hx)
             logp = F.log_softmax(self.linear_out_0(hx), 1)
             logps.append(logp)
-            if target is not None and tf > 0 and torch.rand(()) < tf:
-                out = F.one_hot(target[:, i], self.config.rhythm_dims).float()
-            else:
-                out = _pick(logp, sample, temperature)
+            out = _pick(logp, sample, temperature)
         return torch.stack(logps, 1)
 
-    def _melody_decoder(self, z_p, rhythm, chroma, target=None, tf: float = 0.0, sample: bool = False,
-                        temperature: float = 1.0):
+    def _melody_decoder(self, z_p, rhythm, chroma, sample: bool = False, temperature: float = 1.0):
         b = z_p.size(0)
         out = z_p.new_zeros(b, self.config.roll_dims)
         out[:, -1] = 1.0
@@ -112,21 +108,57 @@ class EC2VAE(MelodyVAE):
             h1 = self.grucell_2(h0, h0 if h1 is None else h1)
             logp = F.log_softmax(self.linear_out_1(h1), 1)
             logps.append(logp)
-            if target is not None and tf > 0 and torch.rand(()) < tf:
-                out = F.one_hot(target[:, i], self.config.roll_dims).float()
-            else:
-                out = _pick(logp, sample, temperature)
+            out = _pick(logp, sample, temperature)
         return torch.stack(logps, 1)
 
     def decode(self, z, chroma, *, target=None, teacher_forcing: float = 0.0, sample: bool = False,
                temperature: float = 1.0) -> DecodeOutput:
+        """Generation step by step; with a ``target`` and ``teacher_forcing`` > 0, parallel
+        scheduled sampling over whole sequences (``_decode_parallel``)."""
         c = self.config
         z_p, z_r = z[:, :c.z1_dims], z[:, c.z1_dims:]
         chroma = chroma.float()
-        r_target = rhythm_targets(target) if target is not None else None
-        rhythm_logp = self._rhythm_decoder(z_r, r_target, teacher_forcing, sample, temperature)
+        if target is not None and teacher_forcing > 0:
+            return self._decode_parallel(z_p, z_r, chroma, target.long(), teacher_forcing)
+        rhythm_logp = self._rhythm_decoder(z_r, sample, temperature)
         # the melody decoder reads the rhythm decoder's log-probabilities, as in the authors' code
-        logp = self._melody_decoder(z_p, rhythm_logp, chroma, target, teacher_forcing, sample, temperature)
+        logp = self._melody_decoder(z_p, rhythm_logp, chroma, sample, temperature)
+        return DecodeOutput(logp, logp.argmax(-1), rhythm_logp)
+
+    # ---- the same decoders over whole sequences (training) ---------------------
+    def _rhythm_given_prev(self, z_r, prev):
+        """Rhythm log-probs (B, T, 3) when the previous rhythm classes are ``prev`` (B, T)."""
+        x = torch.cat([F.one_hot(prev, self.config.rhythm_dims).float(),
+                       z_r[:, None, :].expand(-1, prev.size(1), -1)], -1)  # (B, T, 3 + Z_r)
+        h = _gru(self.grucell_0, x, torch.tanh(self.linear_init_0(z_r)), self.training)
+        return F.log_softmax(self.linear_out_0(h), -1)
+
+    def _melody_given_prev(self, z_p, rhythm, chroma, prev):
+        """Melody log-probs (B, T, 130) when the previous tokens are ``prev`` (B, T)."""
+        t = prev.size(1)
+        x = torch.cat([F.one_hot(prev, self.config.roll_dims).float(), rhythm,
+                       z_p[:, None, :].expand(-1, t, -1), chroma], -1)  # (B, T, 130 + 3 + Z_p + 12)
+        h0 = _gru(self.grucell_1, x, torch.tanh(self.linear_init_1(z_p)), self.training)  # (B, T, H)
+        h1 = _gru(self.grucell_2, h0, h0[:, 0], self.training)  # the second cell starts from the first's step 0
+        return F.log_softmax(self.linear_out_1(h1), -1)
+
+    def _decode_parallel(self, z_p, z_r, chroma, target, teacher_forcing: float) -> DecodeOutput:
+        """Parallel scheduled sampling (Duckworth et al. 2019), as the MusicVAE trains: for
+        each decoder a pass without gradient guesses every step; each input is the true
+        previous value with probability ``teacher_forcing``, else that guess."""
+        r_target = rhythm_targets(target)
+        r_prev = _shift_in(r_target, self.config.rhythm_dims - 1)
+        m_prev = _shift_in(target, self.config.roll_dims - 1)
+        if teacher_forcing < 1:
+            with torch.no_grad():
+                r_guess = self._rhythm_given_prev(z_r, r_prev).argmax(-1)
+            r_prev = _mix(r_prev, _shift_in(r_guess, self.config.rhythm_dims - 1), teacher_forcing)
+        rhythm_logp = self._rhythm_given_prev(z_r, r_prev)
+        if teacher_forcing < 1:
+            with torch.no_grad():
+                m_guess = self._melody_given_prev(z_p, rhythm_logp, chroma, m_prev).argmax(-1)
+            m_prev = _mix(m_prev, _shift_in(m_guess, self.config.roll_dims - 1), teacher_forcing)
+        logp = self._melody_given_prev(z_p, rhythm_logp, chroma, m_prev)
         return DecodeOutput(logp, logp.argmax(-1), rhythm_logp)
 
     # ---- training -----------------------------------------------------------
@@ -144,6 +176,23 @@ class EC2VAE(MelodyVAE):
         total = nll + nll_r + c.beta * (kl_p + kl_r)
         return {"loss": total, "nll": nll.detach(), "nll_rhythm": nll_r.detach(), "kl_p": kl_p.detach(),
                 "kl_r": kl_r.detach(), "tf": torch.tensor(tf)}
+
+
+def _gru(cell: nn.GRUCell, x, h0, training: bool):
+    """A GRU cell's own weights run over a whole sequence x (B, T, I) from h0 (B, H) → (B, T, H)."""
+    h, _ = torch.gru(x, h0[None].contiguous(), [cell.weight_ih, cell.weight_hh, cell.bias_ih, cell.bias_hh],
+                     True, 1, 0.0, training, False, True)
+    return h
+
+
+def _shift_in(seq, start: int):
+    """(B, T) → the previous value at each step: ``start`` then seq[:, :-1]."""
+    return torch.cat([torch.full_like(seq[:, :1], start), seq[:, :-1]], 1)
+
+
+def _mix(truth, guess, keep_prob: float):
+    """Each entry from ``truth`` with probability ``keep_prob``, else from ``guess``."""
+    return torch.where(torch.rand(truth.shape, device=truth.device) < keep_prob, truth, guess)
 
 
 def _pick(logp, sample: bool, temperature: float):
