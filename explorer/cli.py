@@ -161,24 +161,32 @@ def _cmd_eval(args) -> int:
 def _cmd_ship(args) -> int:
     from explorer.data.dataset import DatasetError, SegmentDataset, concat
     from explorer.models.checkpoint import CheckpointError
-    from explorer.eval.run import PAPER_FIGURES, evaluate
+    from explorer.eval.run import PAPER_FIGURES, evaluate, evaluate_unseen
     from explorer.latent.attribute_vectors import attribute_vectors, training_rows
     from explorer.latent.trained import TrainedModel
     from explorer.models.card import ship, target_lines
 
     try:
+        unseen_files = dict(_name_and_path(u) for u in args.unseen)
         tm = TrainedModel.load(args.checkpoint, device=args.device)
         ds = concat([SegmentDataset.load(p) for p in args.data])
         n_vec = len(training_rows(ds, args.vector_limit))
-        print(f"attribute vectors: encoding {n_vec} training segments …", file=sys.stderr)
-        tm.set_attribute_vectors(attribute_vectors(tm, ds, limit=args.vector_limit))
+        if args.keep_vectors and tm.attribute_vectors:
+            n_vec = tm.card.get("attribute_vectors_from", {}).get("segments", n_vec)
+        else:
+            print(f"attribute vectors: encoding {n_vec} training segments …", file=sys.stderr)
+            tm.set_attribute_vectors(attribute_vectors(tm, ds, limit=args.vector_limit))
         print("evaluating on the test split …", file=sys.stderr)
         res = evaluate(tm, ds, split="test", limit=args.limit or None)
+        print(f"evaluating on {len(unseen_files)} unseen corpora …", file=sys.stderr)
+        unseen = evaluate_unseen(tm, {k: SegmentDataset.load(p) for k, p in unseen_files.items()},
+                                 limit=args.limit or None)
     except (CheckpointError, DatasetError, FileNotFoundError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     notes = args.note if args.note is not None else tm.card.get("notes", [])
-    extra = {"targets": target_lines(tm.name, res), "paper": PAPER_FIGURES.get(tm.name, {}),
+    extra = {"targets": target_lines(tm.name, res, unseen), "paper": PAPER_FIGURES.get(tm.name, {}), "unseen": unseen,
+             "unseen_files": {k: Path(p).name for k, p in unseen_files.items()},
              "notes": notes, "eval_command": f"explorer eval <this file> --data "
              f"{' '.join(Path(p).name for p in args.data)} --split test --limit {args.limit} --json",
              "attribute_vectors_from": {"segments": n_vec, "split": "train", "files": [Path(p).name for p in args.data],
@@ -195,6 +203,12 @@ def _cmd_ship(args) -> int:
     print(json.dumps({"out": str(out), "targets": extra["targets"]} | {k: v for k, v in res.items() if k != "kl_per_dim"},
                      indent=1))
     return 0
+
+
+def _name_and_path(item: str) -> tuple[str, str]:
+    """``NAME=FILE`` → (NAME, FILE); a bare FILE is named by its stem."""
+    name, sep, path = item.partition("=")
+    return (name, path) if sep else (Path(item).stem, item)
 
 
 def _performance_dispatch(argv: list) -> int | None:
@@ -301,6 +315,11 @@ def make_parser() -> argparse.ArgumentParser:
     sh.add_argument("--device", default="auto")
     sh.add_argument("--note", action="append", help="a line for the card's notes (repeatable; default: keep the "
                     "checkpoint's notes)")
+    sh.add_argument("--unseen", nargs="+", default=[], metavar="NAME=FILE",
+                    help="corpora left out of the model's training (dataset files), evaluated on all their segments "
+                         "and shown beside the test split in the card, e.g. essen=data/essen.npz")
+    sh.add_argument("--keep-vectors", action="store_true",
+                    help="keep the checkpoint's stored attribute vectors instead of computing them again")
     sh.add_argument("--vector-limit", type=int, default=4000,
                     help="training segments the stored attribute vectors are computed from")
     sh.set_defaults(func=_cmd_ship)

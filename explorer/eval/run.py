@@ -152,8 +152,10 @@ def vector_effects(tm: TrainedModel, tokens: np.ndarray, chroma: np.ndarray, mu:
     return {"amount": amount, "segments": int(len(mu)), "per_attribute": out}
 
 
-def evaluate(tm: TrainedModel, ds, *, split: str = "test", limit: int | None = 4000, seed: int = 0) -> dict:
-    """All figures of ``tm`` on ``split`` of dataset ``ds`` (rows capped at ``limit``)."""
+def evaluate(tm: TrainedModel, ds, *, split: str = "test", limit: int | None = 4000, seed: int = 0,
+             vectors: bool = True) -> dict:
+    """All figures of ``tm`` on ``split`` of dataset ``ds`` (rows capped at ``limit``);
+    ``vectors=False`` leaves out the attribute-vector effects."""
     t0 = time.perf_counter()
     sub = ds.take_split(split)
     if len(sub) == 0:
@@ -178,11 +180,28 @@ def evaluate(tm: TrainedModel, ds, *, split: str = "test", limit: int | None = 4
     if "pitch" in tm.layout.groups and "rhythm" in tm.layout.groups:
         out["transposition_test"] = transposition_test(tm, tokens, chroma)
         out["rhythm_test"] = rhythm_test(tm, tokens, chroma, seed=seed)
-    if tm.attribute_vectors:
+    if vectors and tm.attribute_vectors:
         out["attribute_vectors"] = vector_effects(tm, tokens, chroma.astype(np.float32), mu, tm.attribute_vectors,
                                                   seed=seed)
     out["kl_per_dim"] = [round(float(v), 4) for v in
                          (0.5 * (sigma ** 2 + mu ** 2 - 1 - np.log(np.maximum(sigma ** 2, 1e-12)))).mean(0)]
+    out["sources"] = sorted(set(sub.source[rows].tolist()))
     out["seconds"] = round(time.perf_counter() - t0, 1)
     out["device"] = str(tm.device)
+    return out
+
+
+def evaluate_unseen(tm: TrainedModel, corpora: dict, *, limit: int | None = 4000, seed: int = 0) -> dict:
+    """``{name: figures}`` on every segment (``split="all"``, capped at ``limit``) of each
+    corpus in ``corpora`` (``{name: dataset}``). ValueError when a corpus shares a source
+    with the model's training data (its card's ``data.sources``): it would not be unseen."""
+    trained_on = set(tm.card.get("data", {}).get("sources", []))
+    out = {}
+    for name, ds in corpora.items():
+        both = trained_on & set(ds.tune_source.tolist())
+        if both:
+            raise ValueError(f"{name} is not unseen: {sorted(both)} was in this model's training data")
+        figs = evaluate(tm, ds, split="all", limit=limit, seed=seed, vectors=False)
+        figs.pop("kl_per_dim", None)
+        out[name] = figs
     return out

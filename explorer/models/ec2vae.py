@@ -40,6 +40,9 @@ class EC2VAEConfig:
     k: float = 1000.0  # teacher forcing decays as k / (k + exp(step / k))
     beta: float = 0.1
     kl_reduction: str = "mean"  # the authors average KL over the latent dims
+    # beyond the paper (training only, no new parameters: the authors' layout still loads)
+    chord_dropout: float = 0.0  # share of training melodies whose chord condition is zeroed (melodies without chords)
+    consistency: float = 0.0  # weight of ‖μ_r(x) − μ_r(transposed x)‖² (transposition must not move z_r)
 
     # the authors' released configuration
     @classmethod
@@ -164,6 +167,10 @@ class EC2VAE(MelodyVAE):
     # ---- training -----------------------------------------------------------
     def loss(self, tokens, chroma, step: int = 0, **_) -> dict:
         c = self.config
+        chroma = chroma.float()
+        if self.training and c.chord_dropout > 0:
+            keep = torch.rand(tokens.size(0), 1, 1, device=chroma.device) >= c.chord_dropout
+            chroma = chroma * keep
         post = self.encode(tokens, chroma)
         z = post.rsample()
         tf = self.teacher_forcing_at(step) if self.training else 0.0
@@ -174,8 +181,32 @@ class EC2VAE(MelodyVAE):
         kl_p = red(kl_normal(post.mean[:, :c.z1_dims], post.scale[:, :c.z1_dims]))
         kl_r = red(kl_normal(post.mean[:, c.z1_dims:], post.scale[:, c.z1_dims:]))
         total = nll + nll_r + c.beta * (kl_p + kl_r)
-        return {"loss": total, "nll": nll.detach(), "nll_rhythm": nll_r.detach(), "kl_p": kl_p.detach(),
-                "kl_r": kl_r.detach(), "tf": torch.tensor(tf)}
+        terms = {"nll": nll.detach(), "nll_rhythm": nll_r.detach(), "kl_p": kl_p.detach(), "kl_r": kl_r.detach(),
+                 "tf": torch.tensor(tf)}
+        if c.consistency > 0:
+            moved_tok, moved_ch = transpose_randomly(tokens.long(), chroma)
+            mu_r = self.encode(moved_tok, moved_ch).mean[:, c.z1_dims:]
+            cons = (post.mean[:, c.z1_dims:] - mu_r).pow(2).sum(-1).mean()
+            total = total + c.consistency * cons
+            terms["consistency"] = cons.detach()
+        return {"loss": total} | terms
+
+
+def transpose_randomly(tokens, chroma, max_shift: int = 6):
+    """Each melody (B, T) and its chroma (B, T, 12) moved by a random non-zero shift in
+    ±``max_shift`` semitones that keeps its pitches in 0..127 (0 when none does)."""
+    pitched = tokens < 128
+    big = torch.full_like(tokens, 10_000)
+    lo = torch.where(pitched, tokens, big).min(1).values
+    hi = torch.where(pitched, tokens, -big).max(1).values
+    mag = torch.randint(1, max_shift + 1, (tokens.size(0),), device=tokens.device)
+    shift = torch.where(torch.rand(tokens.size(0), device=tokens.device) < 0.5, -mag, mag)
+    shift = torch.where(hi + shift > 127, -mag, shift)
+    shift = torch.where(lo + shift < 0, mag, shift)
+    shift = torch.where((lo + shift >= 0) & (hi + shift <= 127) & pitched.any(1), shift, torch.zeros_like(shift))
+    tok = torch.where(pitched, tokens + shift[:, None], tokens)
+    idx = (torch.arange(12, device=chroma.device)[None, :] - shift[:, None]) % 12  # new[pc] = old[pc - s]
+    return tok, torch.gather(chroma, 2, idx[:, None, :].expand(-1, chroma.size(1), -1))
 
 
 def _gru(cell: nn.GRUCell, x, h0, training: bool):

@@ -82,3 +82,59 @@ def progression_to_chroma(text: str, n_steps: int, steps_per_chord: int) -> np.n
     for t in range(n_steps):
         out[t] = chromas[(t // steps_per_chord) % len(chromas)]
     return out
+
+
+# the 24 major and minor triads as (24, 12) templates: rows 0-11 C..B major, 12-23 C..B minor
+TRIADS = np.array([np.roll([1, 0, 0, 0, 1, 0, 0, 1, 0, 0, 0, 0], r) for r in range(12)]
+                  + [np.roll([1, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 0], r) for r in range(12)], dtype=np.uint8)
+TRIAD_NAMES = [n + q for q in ("", "m") for n in ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")]
+
+
+def estimate_chords(tokens, steps_per_chord: int = 8, stay_bonus: float = 0.15) -> tuple[np.ndarray, list[str]]:
+    """Chords guessed from a melody alone, for a melody without a chord track.
+
+    Each window of ``steps_per_chord`` steps gets the major or minor triad that best covers
+    the pitch classes sounding in it (weighted by duration, onsets on beats count double),
+    minus half the weight of pitch classes outside the triad; keeping the previous window's
+    chord earns ``stay_bonus`` of the window's weight. A window without notes keeps the
+    previous chord (the first chord that is found fills any silent start).
+
+    Returns the (T, 12) uint8 chroma and the chord names per window ("" for none at all).
+    """
+    from explorer.music.melody import HOLD, N_PITCHES
+
+    tok = np.asarray(tokens).astype(np.int64)
+    if tok.ndim != 1:
+        raise ValueError(f"tokens must have shape (T,), got {tok.shape}")
+    if steps_per_chord <= 0:
+        raise ValueError(f"steps_per_chord must be > 0, got {steps_per_chord}")
+    t = len(tok)
+    sounding = np.full(t, -1)
+    cur = -1
+    for i, x in enumerate(tok):
+        cur = x if x < N_PITCHES else (cur if x == HOLD else -1)
+        sounding[i] = cur
+    weight = np.ones(t) + ((tok < N_PITCHES) & (np.arange(t) % 4 == 0))
+    n_win = -(-t // steps_per_chord)
+    picks: list[int | None] = []
+    prev = None
+    for w in range(n_win):
+        sl = slice(w * steps_per_chord, min(t, (w + 1) * steps_per_chord))
+        hist = np.zeros(12)
+        on = sounding[sl] >= 0
+        np.add.at(hist, sounding[sl][on] % 12, weight[sl][on])
+        if hist.sum() == 0:
+            picks.append(prev)
+            continue
+        score = TRIADS @ hist - 0.5 * (1 - TRIADS) @ hist
+        if prev is not None:
+            score[prev] += stay_bonus * hist.sum()
+        prev = int(np.argmax(score))
+        picks.append(prev)
+    first = next((p for p in picks if p is not None), None)
+    picks = [first if p is None else p for p in picks]
+    chroma = np.zeros((t, 12), dtype=np.uint8)
+    for w, p in enumerate(picks):
+        if p is not None:
+            chroma[w * steps_per_chord:(w + 1) * steps_per_chord] = TRIADS[p]
+    return chroma, [TRIAD_NAMES[p] if p is not None else "" for p in picks]

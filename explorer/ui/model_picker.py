@@ -9,7 +9,8 @@ from pathlib import Path
 import streamlit as st
 
 from explorer.data.default import assets_dir
-from explorer.models.checkpoint import CheckpointError
+from explorer.models.card import missed_targets
+from explorer.models.checkpoint import CheckpointError, read_metadata
 
 UPLOAD = "(upload my own checkpoint)"
 
@@ -39,6 +40,23 @@ def load_model(path: str, mtime: float):
     return TrainedModel.load(path)
 
 
+@st.cache_data(show_spinner=False, max_entries=64)
+def missed_targets_of(path: str, mtime: float) -> list[str]:
+    """The targets a checkpoint's card misses (read from its metadata; no weights loaded)."""
+    try:
+        card = read_metadata(path).get("card", {})
+    except CheckpointError:
+        return []
+    return missed_targets(card)
+
+
+def _label(name: str, ckpts: dict) -> str:
+    if name not in ckpts:
+        return name
+    p = ckpts[name]
+    return f"{name} ⚠ misses targets" if missed_targets_of(str(p), p.stat().st_mtime) else name
+
+
 def _load(path: Path):
     return load_model(str(path), path.stat().st_mtime)
 
@@ -55,7 +73,9 @@ def model_picker_ui(sb=None):
     elif st.session_state.model_name not in names:
         st.session_state.model_name = names[0]
     st.session_state.model_name = st.session_state.model_name  # keep across pages
-    name = sb.selectbox("Model", names, key="model_name")
+    name = sb.selectbox("Model", names, key="model_name", format_func=lambda n: _label(n, ckpts),
+                        help="⚠: the model misses a target of its card on its own test split or on music it never "
+                             "saw (Model report lists which)")
     if name != UPLOAD:
         st.query_params["model"] = name
         try:

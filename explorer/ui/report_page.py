@@ -10,7 +10,7 @@ import pandas as pd
 import streamlit as st
 
 from explorer.eval.run import PAPER_FIGURES
-from explorer.models.card import TARGETS, target_lines
+from explorer.models.card import TARGETS, comparison_rows, target_lines
 from explorer.ui.player import play_ui
 from explorer.ui.sidebar import sidebar_ui
 from explorer.viz.report import (attribute_figure, dim_labels, figures_table, group_test_figure,
@@ -155,6 +155,17 @@ def _eval_ui(tm, ev: dict, kl, targets_lines, paper: dict):
         st.caption("No KL per dim in the card.")
 
 
+def _unseen_ui(card: dict):
+    """The card's own test split beside the corpora the model never saw (same metrics)."""
+    if not card.get("unseen"):
+        st.caption("This card has no figures on corpora left out of the model's training "
+                   "(`explorer ship --unseen NAME=FILE` adds them).")
+        return
+    st.markdown("**Own test split and music it never saw** — the same metrics on every segment of each corpus "
+                "left out of its training")
+    st.dataframe(pd.DataFrame(comparison_rows(card)), hide_index=True, width="stretch")
+
+
 def _vector_effects_ui(vec: dict | None):
     """The stored attribute vectors' measured effect on decoded melodies (eval's ``attribute_vectors``)."""
     if not vec:
@@ -200,7 +211,7 @@ def report_page():
     st.subheader("Evaluation")
     paper = card.get("paper") or PAPER_FIGURES.get(tm.name, {})
     if isinstance(card.get("eval"), dict) and card["eval"]:
-        ev, kl, lines = card["eval"], card.get("kl_per_dim"), card.get("targets") or target_lines(tm.name, card["eval"])
+        ev, kl, lines = card["eval"], card.get("kl_per_dim"), target_lines(tm.name, card["eval"], card.get("unseen"))
     else:
         res = _not_evaluated_ui(tm, settings)
         if res is None:
@@ -208,6 +219,7 @@ def report_page():
             return
         ev = {k: v for k, v in res.items() if k != "kl_per_dim"}
         kl, lines = res.get("kl_per_dim"), target_lines(tm.name, ev)
+    _unseen_ui(card)
     _eval_ui(tm, ev, kl, lines, paper)
     if card.get("notes"):
         st.markdown("**Notes**\n" + "\n".join(f"- {n}" for n in card["notes"]))

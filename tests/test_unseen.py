@@ -1,0 +1,84 @@
+"""Figures on corpora a model never saw: evaluated by `explorer ship --unseen`, kept in the card
+beside the own test split, checked against the targets, marked in the model picker."""
+from __future__ import annotations
+
+import pytest
+
+from explorer.models.card import card_markdown, comparison_rows, missed_targets, target_lines
+
+CARD = {"model": "musicvae",
+        "eval": {"split": "test", "segments": 100, "recon_accuracy_greedy": 0.96, "recon_accuracy_onset_pitch": 0.9,
+                 "recon_accuracy_teacher_forced": 0.97, "recon_accuracy_rhythm": 0.99},
+        "unseen": {"essen": {"segments": 50, "recon_accuracy_greedy": 0.94, "recon_accuracy_onset_pitch": 0.79,
+                             "recon_accuracy_teacher_forced": 0.95, "recon_accuracy_rhythm": 0.97}}}
+
+
+def test_targets_cover_the_own_test_split_and_each_unseen_corpus():
+    lines = target_lines("musicvae", CARD["eval"], CARD["unseen"])
+    assert lines == ["recon_accuracy_greedy: 0.96 (target ≥ 0.95) — met",
+                     "recon_accuracy_onset_pitch: 0.9 (target ≥ 0.85) — met",
+                     "unseen essen: recon_accuracy_greedy: 0.94 (target ≥ 0.93) — met",
+                     "unseen essen: recon_accuracy_onset_pitch: 0.79 (target ≥ 0.8) — missed"]
+    assert missed_targets(CARD) == [lines[-1]]
+    assert missed_targets(dict(CARD, unseen={})) == []
+
+
+def test_comparison_rows_and_the_card_table_put_the_corpora_side_by_side():
+    rows = comparison_rows(CARD)
+    assert [r["corpus"] for r in rows] == ["own test split", "essen (never seen)"]
+    assert rows[1]["greedy"] == 0.94 and rows[0]["onset pitch"] == 0.9
+    assert "interpretability" not in rows[0]  # a figure no corpus has is left out
+    md = card_markdown("m", CARD)
+    assert "| essen (never seen) | 50 | 0.9400 | 0.9500 | 0.7900 | 0.9700 |" in md
+
+
+def test_evaluate_unseen_refuses_a_corpus_the_model_was_trained_on(tmp_path, one_torch_thread):
+    from explorer.data.dataset import segment_tunes
+    from explorer.data.midi_files import tune_from_midi
+    from explorer.eval.run import evaluate_unseen
+    from explorer.latent.trained import TrainedModel
+    from explorer.models.registry import build_model
+    from tests.conftest import make_midi
+
+    notes = [(60 + (i * 5) % 12, i * 0.5, i * 0.5 + 0.5) for i in range(32)]
+    mine = segment_tunes([tune_from_midi(make_midi(notes), "mine", "a")])
+    other = segment_tunes([tune_from_midi(make_midi(notes), "other", "b")])
+    tm = TrainedModel(build_model("musicvae", hidden_dims=16, embed_dims=8, z_dims=4), {"card": {
+        "data": {"sources": ["mine"]}}}, device="cpu")
+    with pytest.raises(ValueError, match="mine.*training data"):
+        evaluate_unseen(tm, {"mine": mine})
+    res = evaluate_unseen(tm, {"other": other})
+    assert res["other"]["split"] == "all" and res["other"]["segments"] == len(other)
+    assert res["other"]["sources"] == ["other"] and "attribute_vectors" not in res["other"]
+    assert 0 <= res["other"]["recon_accuracy_greedy"] <= 1
+
+
+def test_the_picker_marks_a_checkpoint_that_misses_its_targets(tmp_path):
+    from explorer.models.checkpoint import save_checkpoint
+    from explorer.models.registry import build_model
+    from explorer.ui.model_picker import missed_targets_of
+
+    model = build_model("musicvae", hidden_dims=16, embed_dims=8, z_dims=4)
+    bad = save_checkpoint(tmp_path / "bad.safetensors", model, card=CARD)
+    good = save_checkpoint(tmp_path / "good.safetensors", model, card=dict(CARD, unseen={}))
+    assert missed_targets_of.__wrapped__(str(bad), 0.0) == [target_lines("musicvae", CARD["eval"], CARD["unseen"])[-1]]
+    assert missed_targets_of.__wrapped__(str(good), 0.0) == []
+    assert missed_targets_of.__wrapped__(str(tmp_path / "none.safetensors"), 0.0) == []
+
+
+def test_chords_estimated_from_a_melody_alone():
+    """A C-major arpeggio then a D-minor one, half a bar each: C then Dm; a silent window keeps
+    the chord before it; a silent start takes the first chord found."""
+    import numpy as np
+
+    from explorer.music.chords import TRIADS, estimate_chords
+
+    h, r = 128, 129
+    tok = np.array([60, h, 64, h, 67, h, 72, h] + [62, h, 65, h, 69, h, 65, h] + [r] * 8 + [67, h, h, h, 71, h, 74, h])
+    chroma, names = estimate_chords(tok)
+    assert names == ["C", "Dm", "Dm", "G"]
+    assert chroma.shape == (32, 12) and (chroma[:8] == TRIADS[0]).all() and (chroma[8:24] == TRIADS[14]).all()
+    _, names = estimate_chords(np.array([r] * 8 + [57, h, 60, h, 64, h, h, h]))
+    assert names == ["Am", "Am"]
+    _, names = estimate_chords(np.array([r] * 16))
+    assert names == ["", ""]
