@@ -22,6 +22,7 @@ from explorer.data.performances import (SCORE_FEATURES, TARGETS, PerformanceExam
                                         list_performances, load_examples)
 from explorer.device import pick_device
 from explorer.models.virtuoso import VirtuosoConfig, VirtuosoVAE, save_virtuoso
+from explorer.train.trainer import read_state
 
 VALID_PIECES = ("kv330_2", "kv533_2")  # two slow Batik movements: whole pieces held out for model selection
 SAVE_EVERY_S = 180
@@ -159,7 +160,7 @@ def train_performance(args) -> dict:
     state_path = out / "state.pt"
     step, epoch, best, seconds, history, bad_epochs = 0, 0, float("inf"), 0.0, [], 0
     if state_path.exists():
-        st = torch.load(state_path, map_location=device, weights_only=True)
+        st = read_state(state_path, device)
         model.load_state_dict(st["model"])
         opt.load_state_dict(st["optim"])
         step, epoch, best, seconds = int(st["step"]), int(st["epoch"]), float(st["best"]), float(st["seconds"])

@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import pickle
 import platform
 import time
 from dataclasses import dataclass, field
@@ -32,6 +33,9 @@ from explorer.models.checkpoint import save_checkpoint
 from explorer.models.registry import build_model, config_to_dict
 from explorer.music.attributes import compute as compute_attributes
 from explorer.music.melody import N_PITCHES
+
+#: Debug hook: a folder where each rank appends the training-row indices of every step (rows-rank<R>.txt).
+ROWS_LOG_ENV = "LATENT_EXPLORER_TRAIN_ROWS_LOG"
 
 
 @dataclass
@@ -141,6 +145,16 @@ def weights_digest(model) -> str:
     return h.hexdigest()
 
 
+def read_state(path, device) -> dict:
+    """A run's ``state.pt``, read with ``weights_only=True`` (tensors and plain values; no code from
+    the file runs). ValueError naming the file when it is not a state this version can read."""
+    try:
+        return torch.load(path, map_location=device, weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError) as exc:
+        raise ValueError(f"{path} is not a training state this version can read ({type(exc).__name__}; only "
+                         "tensors and plain values are accepted): move it away, or use another --out") from None
+
+
 def _model_overrides(s: TrainSettings, n_steps: int) -> dict:
     over = {"hidden_dims": s.hidden, "k": s.tf_k, "beta": s.beta} | dict(s.config)
     if "n_step" not in over:
@@ -176,7 +190,7 @@ def train(s: TrainSettings) -> dict:
     step, epoch, best, bad_epochs, history, seconds = 0, 0, -1.0, 0, [], 0.0
     gen = torch.Generator().manual_seed(s.seed)
     if state_path.exists():
-        st = torch.load(state_path, map_location=device, weights_only=True)
+        st = read_state(state_path, device)
         if st.get("model_name") != s.model:
             raise ValueError(f"{state_path} is a {st.get('model_name')} run, not {s.model}; use another --out")
         model.load_state_dict(st["model"])
@@ -201,7 +215,8 @@ def train(s: TrainSettings) -> dict:
         if lead:
             print(f"starting from the weights of {s.init} at step {step} (a fresh optimizer)")
     data_desc = {"files": [Path(p).name for p in s.data], "segments": ds.counts(),
-                 "sources": sorted(set(ds.tune_source.tolist())), "split": "by tune (SHA-1 of source|tune_id: 80/10/10)",
+                 "sources": sorted(set(ds.tune_source.tolist())), "split": "by tune (SHA-1 of source|tune_id: 80/10/10); tunes with the same opening in one split",
+                 "duplicates": ds.meta.get("duplicates", {}),
                  "augmentation": f"random transposition ±{s.augment} semitones per training row"}
 
     def save_state():
@@ -230,12 +245,16 @@ def train(s: TrainSettings) -> dict:
     model.train()
     n = len(tr_tok)
     stop = ""
+    rows_log = os.environ.get(ROWS_LOG_ENV)
     while epoch < s.epochs and not stop:
         perm = torch.randperm(n, generator=gen)
         bar = tqdm(range(0, n - s.batch + 1, s.batch), desc=f"{s.model} epoch {epoch + 1}",
                    disable=not (s.progress and lead), leave=False)
         for i in bar:
             idx = perm[i + rank * local_batch:i + (rank + 1) * local_batch].to(device)
+            if rows_log:  # debug (tests): one line of training-row indices per step and rank
+                with open(Path(rows_log) / f"rows-rank{rank}.txt", "a") as f:
+                    f.write(" ".join(map(str, idx.tolist())) + "\n")
             tok, ch = transpose_batch(tr_tok[idx], tr_ch[idx], s.augment, gen)
             at = {k: v[idx] for k, v in tr_at.items()}
             terms = runner(tok, ch, step, at)

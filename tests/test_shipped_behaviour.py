@@ -1,0 +1,216 @@
+"""The shipped checkpoints do what their cards say, and the pages play what they show.
+
+1. On fixed real melodies the model never trained on (the test split of the embedded default data:
+   the split is a hash of source and tune, the same for every corpus), each stored attribute vector
+   raises its attribute in about the share of melodies its card states ("melodies that rose"), for
+   the attributes the card calls strong; the AR-VAE's regularised dims raise theirs.
+2. The audio of a decoded melody is not silent and its onsets fall on the melody's onset steps at the
+   tempo played, through ``decode_to_wav`` and through the attribute-sliders page itself.
+"""
+from __future__ import annotations
+
+import io
+import json
+import math
+
+import numpy as np
+import pytest
+import soundfile
+
+from explorer.audio import audio_status
+from explorer.data.default import assets_dir, load_default
+from explorer.latent.trained import TrainedModel
+from explorer.models.checkpoint import read_metadata
+from explorer.music.attributes import compute
+from explorer.music.melody import tokens_to_notes
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+CHECKPOINTS = assets_dir() / "checkpoints"
+N_MELODIES = 150  # 2-bar test melodies; the 16-bar default data has 51 valid + test segments (all used)
+
+# The card's "melodies that rose" (assets/checkpoints/<name>.md, effect of +1 × vector on 500 test
+# melodies of the model's own corpora) for every attribute it calls strong: rose in ≥ 80% of them
+# with a change of ≥ 0.85 std. The others (e.g. the AR-VAE's interval_entropy, 71%; EC²-VAE's
+# syncopation, 63%; every pitch_range except the AR-VAE's) barely move and are not pinned.
+STRONG = {
+    "arvae-oneills-airds-nottingham": {"note_density": 0.996, "rhythmic_complexity": 0.996, "pitch_range": 0.874,
+                                       "contour": 0.996, "mean_pitch": 1.0},
+    "ec2vae-nottingham-pop909-bach": {"note_density": 0.994, "rhythmic_complexity": 0.996, "mean_pitch": 0.888,
+                                      "rest_ratio": 1.0},
+    "musicvae-nottingham-pop909-bach": {"note_density": 1.0, "rhythmic_complexity": 1.0, "mean_pitch": 0.936,
+                                        "rest_ratio": 0.996},
+    # note_density (86%) and rhythmic_complexity (84%) are strong on the card too, but not on these
+    # melodies: see test_musicvae16_density_vectors_fall_short_of_their_card_on_the_default_data
+    "musicvae16-nottingham-oneills": {"contour": 0.815, "mean_pitch": 1.0},
+}
+MUSICVAE16_SHORT = {"note_density": 0.855, "rhythmic_complexity": 0.844}
+
+
+def required_share(card_share: float, n: int) -> float:
+    """The card's share less two binomial standard errors of ``n`` melodies: the card measured other
+    melodies (its own corpora's test split), so its share is an estimate; for 0.874 and n = 150 the
+    bound is 0.874 - 2·0.027 = 0.820."""
+    return card_share - 2 * math.sqrt(card_share * (1 - card_share) / n)
+
+
+class Case:
+    """A shipped checkpoint with its fixed melodies encoded and decoded once."""
+
+    def __init__(self, name: str):
+        self.tm = TrainedModel.load(CHECKPOINTS / f"{name}.safetensors", device="cpu")
+        ds = load_default(bars=self.tm.n_steps // 16)
+        if self.tm.n_steps == 32:
+            test = np.flatnonzero(ds.split == "test")
+            rows = np.sort(np.random.default_rng(0).choice(test, N_MELODIES, replace=False))
+        else:
+            rows = np.flatnonzero(ds.split != "train")
+        self.tokens, self.chroma = ds.tokens[rows], ds.chroma[rows].astype(np.float32)
+        _, self.mu, _ = self.tm.encode(self.tokens, self.chroma)
+        self.base = compute(self.tm.decode_tokens(self.mu, self.chroma))  # the greedy reconstruction, as the card
+
+    def rose(self, z, name: str) -> np.ndarray:
+        """(N,) bool: the attribute ``name`` of the decode of ``z`` (N, D) is above the reconstruction's."""
+        return compute(self.tm.decode_tokens(z, self.chroma), (name,))[name] > self.base[name]
+
+
+@pytest.fixture(scope="module")
+def cases():
+    made = {}
+
+    def get(name):
+        if name not in made:
+            made[name] = Case(name)
+        return made[name]
+    return get
+
+
+def test_the_pinned_shares_are_those_the_cards_state():
+    """If a checkpoint is shipped again, its card changes: this table must follow it."""
+    assert sorted(p.stem for p in CHECKPOINTS.glob("*.safetensors")) == sorted(STRONG)
+    for name, pinned in STRONG.items():
+        card = read_metadata(CHECKPOINTS / f"{name}.safetensors")["card"]
+        effects = card["eval"]["attribute_vectors"]["per_attribute"]
+        strong = {a for a, e in effects.items() if e["increased"] >= 0.8 and e["delta_std"] >= 0.85}
+        stated = pinned | (MUSICVAE16_SHORT if name.startswith("musicvae16") else {})
+        assert strong == set(stated), name
+        rows = {line.split(" | ")[0][2:]: line for line in (CHECKPOINTS / f"{name}.md").read_text().splitlines()
+                if line.startswith("| ")}
+        for a in strong:
+            assert effects[a]["increased"] == stated[a], (name, a)
+            assert f" | {stated[a]:.0%} | " in rows[a], (name, rows[a])  # the card a reader sees says the same
+
+
+@pytest.mark.parametrize("name", sorted(STRONG))
+def test_stored_vectors_raise_their_attribute_in_the_share_the_card_states(cases, name):
+    case = cases(name)
+    n = len(case.mu)
+    assert n == (N_MELODIES if case.tm.n_steps == 32 else 51)
+    for attr, card_share in STRONG[name].items():
+        share = float(case.rose(case.tm.shift(case.mu, attr, 1.0), attr).mean())
+        assert share >= required_share(card_share, n), f"{name} {attr}: rose in {share:.1%}, card {card_share:.1%}"
+        # and the opposite amount lowers it: the vector is a direction, not a constant nudge upwards
+        if card_share >= 0.99:
+            assert case.rose(case.tm.shift(case.mu, attr, -1.0), attr).mean() <= 0.05, (name, attr)
+
+
+@pytest.mark.xfail(strict=True, reason="card: +1 × note_density / rhythmic_complexity vector raised them in 86% / "
+                   "84% of its 422 test melodies (Nottingham + O'Neill's); on the default data's 51 unseen 16-bar "
+                   "segments they rise in 53% / 49% (90% / 88% on the full Nottingham test split, measured once)")
+def test_musicvae16_density_vectors_fall_short_of_their_card_on_the_default_data(cases):
+    case = cases("musicvae16-nottingham-oneills")
+    for attr, card_share in MUSICVAE16_SHORT.items():
+        share = float(case.rose(case.tm.shift(case.mu, attr, 1.0), attr).mean())
+        assert share >= required_share(card_share, len(case.mu)), (attr, share)
+
+
+def test_arvae_regularised_dims_raise_their_attribute(cases):
+    """The card states no share for moving a dim; it states Spearman ρ ≥ 0.99 between each dim of the
+    posterior mean and its attribute over the test melodies (the dim orders melodies by the attribute)
+    and interpretability 0.97. The bound here is conservative: two prior standard deviations up
+    (z[d] + 2; the page's sliders span ±3) raise the attribute in at least two thirds of the melodies
+    and lower it in at most one in ten. Ties are common because the attributes are coarse (pitch range
+    in whole semitones: a move that keeps the highest and lowest note keeps it), so "rose" is not near
+    100% even for a dim that works (measured: 87%, 74%, 100%, 100% rose; 5%, 1%, 0%, 0% fell)."""
+    case = cases("arvae-oneills-airds-nottingham")
+    assert case.tm.layout.regularized == {"rhythmic_complexity": 0, "pitch_range": 1, "note_density": 2, "contour": 3}
+    for attr, d in case.tm.layout.regularized.items():
+        z = case.mu.copy()
+        z[:, d] += 2.0
+        decoded = compute(case.tm.decode_tokens(z, case.chroma), (attr,))[attr]
+        rose, fell = (decoded > case.base[attr]).mean(), (decoded < case.base[attr]).mean()
+        assert rose >= 2 / 3 and fell <= 0.1, f"z[{d}] ({attr}): rose in {rose:.1%}, fell in {fell:.1%}"
+
+
+# ---- what the pages play -------------------------------------------------------------------------
+def detect_onsets(samples: np.ndarray, sr: int, n_fft: int = 512, hop: int = 64) -> np.ndarray:
+    """Onset times (s) of mono audio: peaks of the spectral flux (the summed rise of the log magnitude
+    spectrum between frames) above 3 × its median, at least 50 ms apart, timed at the frame centre.
+    On piano renders of decoded melodies every onset peaked ≥ 4.2 × the median and nothing else
+    above 1.9 ×."""
+    x = np.concatenate([np.zeros(n_fft), np.asarray(samples, np.float64)])
+    frames = np.lib.stride_tricks.sliding_window_view(x, n_fft)[::hop] * np.hanning(n_fft)  # (F, n_fft)
+    mag = np.log1p(100 * np.abs(np.fft.rfft(frames, axis=1)))  # (F, n_fft / 2 + 1)
+    flux = np.maximum(np.diff(mag, axis=0), 0).sum(1)  # (F - 1,): frame k vs k - 1
+    times = (np.arange(1, len(mag)) * hop - n_fft / 2) / sr  # frame k spans [k·hop - n_fft, k·hop) of x
+    thr = 3 * np.median(flux)
+    out = []
+    for k in range(1, len(flux) - 1):
+        if flux[k] > thr and flux[k] >= flux[k - 1] and flux[k] > flux[k + 1]:
+            if out and times[k] - out[-1] < 0.05:
+                continue
+            out.append(times[k])
+    return np.asarray(out)
+
+
+def assert_onsets_match(wav: bytes, onset_steps, qpm: float, tol: float = 0.03):
+    """The WAV is audible and its onsets are the melody's onset steps at ``qpm``, one for one, within ``tol`` s."""
+    samples, sr = soundfile.read(io.BytesIO(wav))
+    assert samples.ndim == 1 and sr == 22050
+    rms = float(np.sqrt(np.mean(samples ** 2)))
+    assert rms > 0.05, rms  # loudness-normalised to -16 LUFS: ~0.15 for a piano melody; silence is 0
+    expected = np.asarray(onset_steps) * 60.0 / qpm / 4  # a step is a 16th note
+    found = detect_onsets(samples, sr)
+    assert len(found) == len(expected), (np.round(found, 3).tolist(), expected.tolist())
+    assert np.abs(found - expected).max() <= tol, (np.round(found, 3).tolist(), expected.tolist())
+
+
+@pytest.fixture(scope="module")
+def musicvae():
+    return TrainedModel.load(CHECKPOINTS / "musicvae-nottingham-pop909-bach.safetensors", device="cpu")
+
+
+@pytest.mark.skipif(not audio_status()[0], reason="FluidSynth is not available")
+def test_decode_to_wav_sounds_the_decoded_melody_at_its_tempo(musicvae, tmp_cache):
+    from explorer.latent.control import decode_to_wav
+
+    ds = load_default().take_split("test")
+    for row, qpm in ((3, 100.0), (5, 140.0)):
+        _, mu, _ = musicvae.encode([ds.melody(row)])
+        melody, midi, wav = decode_to_wav(musicvae, mu[0], None, qpm=qpm, cache=False)
+        steps = [n.start for n in tokens_to_notes(melody.tokens)]
+        assert len(steps) >= 8  # a real melody, not one long note
+        assert_onsets_match(wav, steps, qpm)
+
+
+@pytest.mark.skipif(not audio_status()[0], reason="FluidSynth is not available")
+@pytest.mark.usefixtures("clear_streamlit_caches", "tmp_cache")
+def test_the_sliders_page_plays_the_melody_it_shows(monkeypatch):
+    """The page's first audio player is its output: its onsets are the notes of the output's piano roll
+    at the sidebar's tempo (100 qpm here), and that output is not the seed (a vector moved it)."""
+    import streamlit as st
+
+    from helpers_app import ROOT, run_app
+
+    played = []
+    real_audio = st.audio
+    monkeypatch.setattr(st, "audio", lambda data, *a, **k: (played.append(data), real_audio(data, *a, **k))[1])
+    at = run_app(ROOT / "pages" / "attribute_sliders.py", timeout=120, model="musicvae-nottingham-pop909-bach",
+                 qpm="100", vec="note_density", v_note_density="1.5")
+    assert at.slider(key="sl_v_note_density").value == 1.5
+    roll = json.loads(at.get("plotly_chart")[0].proto.spec)["data"][0]["x"]
+    starts = [round(x * 16) for x in roll[0::3]]  # (x0, x1, None) per note, x in bars
+    seed = load_default().melody(0)
+    assert starts != [n.start for n in tokens_to_notes(seed.tokens)]
+    assert isinstance(played[0], bytes) and played[0].startswith(b"RIFF")
+    assert_onsets_match(played[0], starts, 100.0)
