@@ -124,3 +124,19 @@ def test_concat_and_augment():
     assert sorted(set(aug.transpose.tolist())) == [-2, 0, 3]
     up = aug.tokens[aug.transpose == 3]
     assert np.array_equal(up[up < 128], ab.tokens[ab.tokens < 128].reshape(-1)[: (up < 128).sum()] + 3)
+
+
+def test_a_short_bar_and_the_pickup_after_it_make_one_bar():
+    """ABC writes a strain's last bar short when the next strain starts with a pickup: the
+    two join into one full 4/4 bar, so the run of bars (and 16-bar windows) goes on."""
+    bars = [Bar(0, 1, (4, 4)),  # the tune's own pickup: nothing before it, dropped
+            Bar(1, 4, (4, 4)), Bar(5, 3, (4, 4)),  # a strain ending on a 3-beat bar
+            Bar(8, 1, (4, 4)), Bar(9, 4, (4, 4)),  # the next strain's 1-beat pickup, then a full bar
+            Bar(13, 3, (4, 4)), Bar(16, 2, (4, 4))]  # 3 + 2 beats: not a bar, both dropped
+    starts, numbers, runs, dropped = grid_bars(bars)
+    assert starts.tolist() == [1, 5, 9]
+    assert numbers.tolist() == [1, 2, 4]
+    assert runs.tolist() == [0, 0, 0]  # one run: the joined bar bridges the strains
+    assert dropped == {"partial bar": 3, "joined": 1}
+    tune = make_tune("t", "a", [(60, 1, 2), (62, 5, 6), (64, 8, 9), (65, 9, 10)], bars)
+    assert tune.stats["bars_joined"] == 1 and tune.stats["bars_dropped"] == {"partial bar": 3}

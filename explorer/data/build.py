@@ -29,6 +29,7 @@ class BuildReport:
     skipped: Counter = field(default_factory=Counter)
     messages: list = field(default_factory=list)
     bars_dropped: Counter = field(default_factory=Counter)
+    bars_joined: int = 0
     off_grid_notes: int = 0
     seconds: float = 0.0
 
@@ -40,6 +41,7 @@ class BuildReport:
             "items": self.items,
             "tunes": self.tunes,
             "bars_dropped": dict(sorted(self.bars_dropped.items())),
+            "bars_joined": self.bars_joined,
             "off_grid_notes": self.off_grid_notes,
             "steps": ds.n_steps,
             "seconds": round(self.seconds, 2),
@@ -139,6 +141,7 @@ def build_dataset(
     report.tunes = len(tunes)
     for t in tunes:
         report.bars_dropped.update(t.stats.get("bars_dropped", {}))
+        report.bars_joined += t.stats.get("bars_joined", 0)
         report.off_grid_notes += t.stats.get("off_grid", 0)
     report.seconds = time.perf_counter() - t0
     ds.meta.update({"source": source, "path": str(Path(path).name) if path else None})

@@ -69,14 +69,19 @@ def metre_name(metre) -> str:
     return f"{metre[0]}/{metre[1]}"
 
 
+JOINED = "joined"
+
+
 def grid_bars(bars: list[Bar]):
     """Choose the bars that fill 16 steps.
 
     Returns ``(starts_q, numbers, runs, dropped)``: the start of each kept
     16-step bar, the index of its (first) source bar, its run id, and a Counter
-    of dropped bars by reason.
+    of dropped bars by reason (and, under ``JOINED``, how many short 4/4 bars were
+    joined with the pickup bar after them to make one full bar).
     """
     starts, numbers, runs, dropped = [], [], [], Counter()
+    joined = 0
     run = -1
     prev_end = None
     i = 0
@@ -90,6 +95,14 @@ def grid_bars(bars: list[Bar]):
             c = bars[i + 1]
             if c.metre in HALF_BAR_METRES and abs(c.length - c.nominal) < EPS and abs(c.start - b.start - b.length) < EPS:
                 take, nxt = b.start, i + 2
+        elif not full and b.metre in FULL_BAR_METRES and i + 1 < len(bars):
+            # a strain's short last bar and the next strain's pickup make one bar (ABC writes
+            # them apart at a repeat or double bar): join them when they fill the metre exactly
+            c = bars[i + 1]
+            if (c.metre == b.metre and abs(c.start - b.start - b.length) < EPS
+                    and abs(b.length + c.length - b.nominal) < EPS):
+                take, nxt = b.start, i + 2
+                joined += 1
         if take is None:
             if not full:
                 dropped["partial bar"] += 1
@@ -107,6 +120,8 @@ def grid_bars(bars: list[Bar]):
         runs.append(run)
         prev_end = take + 4.0
         i = nxt
+    if joined:
+        dropped[JOINED] = joined  # not dropped: make_tune reports it as stats["bars_joined"]
     return np.asarray(starts, float), np.asarray(numbers, np.int32), np.asarray(runs, np.int32), dropped
 
 
@@ -144,6 +159,7 @@ def make_tune(
         chroma = np.maximum(chroma, chord_spans_to_chroma(chord_spans, step_q))
     if stats["notes"] == 0:
         raise SkipTune("no melody notes", "none on a 4/4, 2/2 or paired 2/4 bar")
+    stats["bars_joined"] = dropped.pop(JOINED, 0)
     stats["bars_dropped"] = dict(dropped)
     return Tune(source, tune_id, tokens, chroma, numbers, runs, float(qpm), title, stats)
 
