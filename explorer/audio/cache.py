@@ -11,10 +11,9 @@ from __future__ import annotations
 import os
 import pathlib
 import tempfile
-import threading
 import warnings
-from collections import OrderedDict
 
+from explorer.lru import LRU
 from explorer.paths import cache_root
 
 __all__ = ["ContentCache"]
@@ -44,10 +43,7 @@ class ContentCache:
         self.suffix = suffix
         self.max_entries = max_entries
         self.max_bytes = max_bytes
-        self._memory: OrderedDict[str, bytes] = OrderedDict()
-        self._memory_bytes = 0
-        # Streamlit runs each session's script in its own thread.
-        self._lock = threading.Lock()
+        self._memory: LRU[str, bytes] = LRU(max_entries, max_total=max_bytes)  # thread-safe
 
     def __repr__(self) -> str:
         return (f"ContentCache(subdir={self.subdir!r}, suffix={self.suffix!r}, "
@@ -64,11 +60,9 @@ class ContentCache:
 
     def get(self, key: str) -> bytes | None:
         """Return the bytes stored under ``key``, from memory, else from disk, else ``None``."""
-        with self._lock:
-            data = self._memory.get(key)
-            if data is not None:
-                self._memory.move_to_end(key)
-                return data
+        data = self._memory.get(key)
+        if data is not None:
+            return data
         try:
             data = self.path(key).read_bytes()
         except OSError:
@@ -100,19 +94,7 @@ class ContentCache:
 
     def clear_memory(self) -> None:
         """Forget the in-memory entries (the disk entries stay)."""
-        with self._lock:
-            self._memory.clear()
-            self._memory_bytes = 0
+        self._memory.clear()
 
     def _remember(self, key: str, data: bytes) -> None:
-        if len(data) > self.max_bytes:
-            return
-        with self._lock:
-            old = self._memory.pop(key, None)
-            if old is not None:
-                self._memory_bytes -= len(old)
-            self._memory[key] = data
-            self._memory_bytes += len(data)
-            while len(self._memory) > self.max_entries or self._memory_bytes > self.max_bytes:
-                _, dropped = self._memory.popitem(last=False)
-                self._memory_bytes -= len(dropped)
+        self._memory.put(key, data)  # an entry over max_bytes is not kept in memory

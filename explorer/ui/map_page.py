@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import time
-from collections import OrderedDict
 
 import numpy as np
 import plotly.graph_objects as go
@@ -17,6 +16,7 @@ import streamlit as st
 
 from explorer.data.tune import SkipTune
 from explorer.latent import projection as P
+from explorer.lru import LRU
 from explorer.music.attributes import ATTRIBUTES, LABELS
 from explorer.music.melody import MelodyError
 from explorer.ui.melody_source import MAP_SELECTION_KEY
@@ -32,37 +32,21 @@ CHART_KEY = "map_chart"
 
 # ---- memory: latents, projections and placements stay in this process -----------------
 @st.cache_resource(show_spinner=False)
-def _memory() -> OrderedDict:
-    return OrderedDict()
-
-
-def _recall(key):
-    mem = _memory()
-    if key in mem:
-        mem.move_to_end(key)
-        return mem[key]
-    return None
-
-
-def _keep(key, value, max_entries: int = 16):
-    mem = _memory()
-    mem[key] = value
-    while len(mem) > max_entries:
-        mem.popitem(last=False)
-    return value
+def _memory() -> LRU:
+    return LRU(16)
 
 
 def _computed(key, label: str, compute):
     """The value under ``key`` in memory, else ``compute(progress)`` inside a status box
     with a progress bar; ``compute`` returns (value, what was done, in words)."""
-    value = _recall(key)
+    value = _memory().get(key)
     if value is None:
         with st.status(label, expanded=True) as status:
             bar = st.progress(0.0)
             t0 = time.perf_counter()
             value, how = compute(lambda done, total, unit: bar.progress(done / total, text=f"{done} / {total} {unit}"))
             status.update(label=f"{how} in {time.perf_counter() - t0:.1f} s", state="complete", expanded=False)
-        _keep(key, value)
+        _memory().put(key, value)
     return value
 
 
@@ -264,12 +248,12 @@ def _upload_ui(tm, proj, X, pkey, cols):
             st.error(f"{up.name} cannot be used: {exc}. Accepted: {ACCEPTED}.")
             return None
         key = (pkey, P.dataset_fingerprint(up_ds))
-        placed = _recall(key)
+        placed = _memory().get(key)
         if placed is None:
             needs_restore = proj.mapper is None
             with st.spinner(f"Placing {len(up_ds)} segments of {up.name}…"):
                 mu = P.encode_means(tm, up_ds.tokens, up_ds.chroma)[:, cols]
-                placed = _keep(key, proj.transform(mu, X))
+                placed = _memory().put(key, proj.transform(mu, X))
             if needs_restore and P.METHODS[proj.method].restore_note:
                 st.caption(f"The {proj.method} map came from the disk cache: {P.METHODS[proj.method].restore_note}.")
         labels = [f"{up.name}, bars {b + 1}–{b + up_ds.bars}" for b in up_ds.bar]
