@@ -19,10 +19,10 @@ from explorer.music.attributes import ATTRIBUTES, LABELS, compute
 from explorer.music.convert import melodies_to_midi, midi_to_bytes
 from explorer.music.melody import N_PITCHES, STEPS_PER_BAR, Melody, tokens_to_notes
 from explorer.ui.melody_source import melody_source_ui
+from explorer.ui.keys import model_key
 from explorer.ui.player import play_midi_ui, play_ui
 from explorer.ui.segment_page import ALL
 from explorer.ui.sidebar import sidebar_ui
-from explorer.ui.sliders_page import model_key
 from explorer.viz.pianoroll import pianoroll_figure
 
 ALL_GROUPS = "all"
@@ -42,13 +42,13 @@ def _arrays(m: Melody) -> tuple:
 
 
 @st.cache_data(show_spinner="Decoding the interpolation…", max_entries=32)
-def _interpolate(model: tuple, a: tuple, b: tuple, steps: int, method: str, group: str, _tm) -> list:
+def _interpolate(model: str, a: tuple, b: tuple, steps: int, method: str, group: str, _tm) -> list:
     groups = None if group == ALL_GROUPS else group
     return _tm.interpolate(Melody(*a), Melody(*b), steps=steps, method=method, groups=groups)
 
 
 @st.cache_data(show_spinner="Decoding the palette…", max_entries=16)
-def _palette(model: tuple, corners: tuple, n: int, _tm) -> list:
+def _palette(model: str, corners: tuple, n: int, _tm) -> list:
     return palette(_tm, [Melody(*c) for c in corners], n)
 
 

@@ -3,7 +3,6 @@ figures and the targets — or, for a run that was never shipped, how to evaluat
 it and a button that evaluates it here."""
 from __future__ import annotations
 
-import hashlib
 import shlex
 
 import pandas as pd
@@ -11,6 +10,7 @@ import streamlit as st
 
 from explorer.eval.run import PAPER_FIGURES
 from explorer.models.card import TARGETS, comparison_rows, target_lines
+from explorer.ui.keys import data_key, model_key
 from explorer.ui.player import play_ui
 from explorer.ui.sidebar import sidebar_ui
 from explorer.viz.report import (attribute_figure, dim_labels, figures_table, group_test_figure,
@@ -22,27 +22,13 @@ EVAL_BUTTON = f"Evaluate now on the current data (test split, ≤ {EVAL_LIMIT} s
 EVALUATED = "report_evaluated"  # session state: the (model, data) keys evaluated in this session
 
 
-def _data_key(ds) -> str:
-    """Identity of a dataset's content (segments, chords, tunes and their split), for the cache."""
-    h = hashlib.sha1()
-    for arr in (ds.tokens, ds.chroma, ds.tune, ds.tune_split):
-        h.update(arr.tobytes() if arr.dtype != object else "\n".join(map(str, arr)).encode())
-    return f"{len(ds)}:{h.hexdigest()}"
-
-
 @st.cache_data(show_spinner=False, max_entries=8)
-def _evaluate(path: str, mtime: float, data_key: str, limit: int, _tm, _ds) -> dict:
-    """``evaluate`` on the test split, cached by checkpoint (path, mtime) and data content."""
+def _evaluate(model: str, data: str, counts: tuple, limit: int, _tm, _ds) -> dict:
+    """``evaluate`` on the test split, cached by the model's and the data's fingerprints and the
+    data's split sizes (the split goes by tune, which the data's fingerprint does not cover)."""
     from explorer.eval.run import evaluate
 
     return evaluate(_tm, _ds, split="test", limit=limit)
-
-
-def _model_key(tm) -> tuple[str, float]:
-    path = getattr(tm, "path", None)
-    if path is None or not path.exists():
-        return f"unsaved:{id(tm)}", 0.0
-    return str(path), path.stat().st_mtime
 
 
 def _data_ui(data: dict):
@@ -97,7 +83,7 @@ def _not_evaluated_ui(tm, settings) -> dict | None:
     if ds is None:
         st.caption("…or choose data in the sidebar to evaluate it here.")
         return None
-    key = (*_model_key(tm), _data_key(ds))
+    key = (model_key(tm), data_key(ds), tuple(ds.counts().items()))
     done = st.session_state.setdefault(EVALUATED, set())
     if key not in done:
         if not st.button(EVAL_BUTTON, key="report_evaluate"):

@@ -10,8 +10,6 @@ controllability curve are cached.
 """
 from __future__ import annotations
 
-import hashlib
-
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
@@ -20,7 +18,10 @@ import streamlit as st
 from explorer.latent.attribute_vectors import MIN_SEGMENTS, attribute_vectors, training_rows
 from explorer.latent.control import AMOUNT_RANGE, DIM_RANGE, decode_one, standardise, steer, sweep_attributes
 from explorer.music.attributes import ATTRIBUTES, LABELS, compute
+from explorer.lru import LRU
 from explorer.music.melody import STEPS_PER_BAR, MelodyError
+from explorer.paths import content_key
+from explorer.ui.keys import data_key, model_key
 from explorer.ui.melody_source import melody_source_ui
 from explorer.ui.player import play_ui
 from explorer.ui.sidebar import sidebar_ui
@@ -33,45 +34,17 @@ _SAVED = "sl_saved"  # plain copy of this page's widget values
 
 
 # ---- cached work ---------------------------------------------------------------
-def model_key(tm) -> tuple:
-    """(path, mtime) of a loaded checkpoint; the object's id for a model built in code."""
-    path = getattr(tm, "path", None)
-    return (str(path), path.stat().st_mtime) if path is not None and path.exists() else ("memory", id(tm))
-
-
-@st.cache_resource(show_spinner=False)
-def _data_keys() -> dict:
-    """id(dataset) → (dataset, key): the datasets come from cached loaders, so the
-    same object returns on every rerun and its hash (~20 ms) is taken once."""
-    return {}
-
-
-def data_key(ds) -> str:
-    """A fingerprint of a dataset's content (tokens and chords)."""
-    known = _data_keys()
-    hit = known.get(id(ds))
-    if hit is not None and hit[0] is ds:
-        return hit[1]
-    h = hashlib.sha1(np.ascontiguousarray(ds.tokens).tobytes())
-    h.update(np.packbits(ds.chroma.astype(bool), axis=-1).tobytes())
-    key = f"{len(ds)}:{h.hexdigest()}"
-    while len(known) >= 8:
-        known.pop(next(iter(known)))
-    known[id(ds)] = (ds, key)
-    return key
-
-
 @st.cache_data(show_spinner=False, max_entries=64)
-def seed_mean(model: tuple, tokens: np.ndarray, chroma: np.ndarray, _tm) -> np.ndarray:
+def seed_mean(model: str, tokens: np.ndarray, chroma: np.ndarray, _tm) -> np.ndarray:
     """Posterior mean (D,) of one melody: tokens (T,), chroma (T, 12)."""
     _, mu, _ = _tm.encode(tokens[None].astype(np.int64), chroma[None].astype(np.float32))
     return mu[0]
 
 
 @st.cache_resource(show_spinner=False)
-def _vector_store() -> dict:
+def _vector_store() -> LRU:
     """(model key, data key, limit) → attribute vectors, shared by all sessions."""
-    return {}
+    return LRU(8)
 
 
 def vectors_ui(tm, ds) -> dict | None:
@@ -80,8 +53,8 @@ def vectors_ui(tm, ds) -> dict | None:
     if tm.attribute_vectors:
         return tm.attribute_vectors
     key = (model_key(tm), data_key(ds), VECTOR_LIMIT)
-    store = _vector_store()
-    if key not in store:
+    vecs = _vector_store().get(key)
+    if vecs is None:
         n = len(training_rows(ds, VECTOR_LIMIT))
         bar = st.progress(0.0, text=f"Attribute vectors: encoding {n} train segments (once per model and data)…")
         try:
@@ -92,14 +65,12 @@ def vectors_ui(tm, ds) -> dict | None:
             st.error(f"Attribute vectors cannot be computed on this data: {exc}")
             return None
         bar.empty()
-        while len(store) >= 8:
-            store.pop(next(iter(store)))
-        store[key] = vecs
-    return store[key]
+        _vector_store().put(key, vecs)
+    return vecs
 
 
 @st.cache_data(show_spinner="Decoding the sweep…", max_entries=64)
-def _sweep(model: tuple, tokens: np.ndarray, chroma: np.ndarray, control: str, values: tuple,
+def _sweep(model: str, tokens: np.ndarray, chroma: np.ndarray, control: str, values: tuple,
            vector: np.ndarray | None, _tm, _mu):
     dim = int(control[1:]) if control.startswith("d") else None
     return sweep_attributes(_tm, _mu, chroma, values, dim=dim, vector=vector)
@@ -369,7 +340,7 @@ def sliders_page():
         st.error(f"This seed cannot be encoded: {exc}. Accepted: a melody of {tm.n_steps} steps "
                  f"({tm.n_steps // STEPS_PER_BAR} 4/4 bars).")
         return
-    sig = hashlib.sha1(repr(model_key(tm)).encode() + seed.tokens.tobytes()).hexdigest()
+    sig = content_key(model_key(tm), seed.tokens.tobytes())
     init_state(list(reg.values()), mu, sig)
     left, right = st.columns([2, 3], gap="large")
     with left:
