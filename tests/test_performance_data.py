@@ -91,3 +91,29 @@ def test_music21_score_and_bad_files(tmp_path):
         load_score(bad)
     with pytest.raises(PerformanceDataError, match="accepted"):
         load_score(tmp_path / "x.pdf")
+
+
+def test_performance_midi_reader_sorts_by_onset_and_names_bad_files(tmp_path):
+    from explorer.data.performance_io import load_performance_midi, performed_to_midi
+
+    pna = np.array([(1.0, 0.5, 64, 80), (0.0, 0.25, 60, 100)],
+                   dtype=[("onset_sec", "f4"), ("duration_sec", "f4"), ("pitch", "i4"), ("velocity", "i4")])
+    path = tmp_path / "two.mid"
+    performed_to_midi(pna).write(str(path))
+    back = load_performance_midi(path)
+    assert back["pitch"].tolist() == [60, 64] and back["velocity"].tolist() == [100, 80]
+    np.testing.assert_allclose(back["onset_sec"], [0.0, 1.0], atol=1e-3)
+    np.testing.assert_allclose(back["duration_sec"], [0.25, 0.5], atol=1e-3)
+    bad = tmp_path / "bad.mid"
+    bad.write_bytes(b"not a midi file")
+    with pytest.raises(PerformanceDataError, match="does not parse as MIDI"):
+        load_performance_midi(bad)
+
+
+def test_the_public_names_come_from_the_three_modules():
+    import explorer.data.performances as facade
+    from explorer.data import performance_cache, performance_features, performance_io
+
+    homes = (performance_io, performance_features, performance_cache)
+    for name in facade.__all__:
+        assert sum(getattr(m, name, None) is getattr(facade, name) for m in homes) >= 1, name
