@@ -11,10 +11,10 @@ from explorer.models.arvae import ARVAE, ARVAEConfig
 from explorer.models.ec2vae import EC2VAE, EC2VAEConfig
 
 
-def _models():
+def _models(parallel: bool = True):
     torch.manual_seed(0)
-    return [ARVAE(ARVAEConfig(hidden_dims=48, embed_dims=16, z_dims=8)),
-            EC2VAE(EC2VAEConfig(hidden_dims=48, z1_dims=8, z2_dims=8))]
+    return [ARVAE(ARVAEConfig(hidden_dims=48, embed_dims=16, z_dims=8, parallel_training=parallel)),
+            EC2VAE(EC2VAEConfig(hidden_dims=48, z1_dims=8, z2_dims=8, parallel_training=parallel))]
 
 
 @pytest.mark.parametrize("model", _models(), ids=["arvae", "ec2vae"])
@@ -49,7 +49,8 @@ def test_ec2vae_parallel_decoders_reproduce_the_step_loop_given_its_own_inputs(o
     torch.testing.assert_close(m, free.logits, atol=1e-5, rtol=1e-4)
 
 
-@pytest.mark.parametrize("model", _models(), ids=["arvae", "ec2vae"])
+@pytest.mark.parametrize("model", _models() + _models(parallel=False),
+                         ids=["arvae-parallel", "ec2vae-parallel", "arvae-loop", "ec2vae-loop"])
 def test_scheduled_sampling_feeds_guesses_and_gradients_flow(model, one_torch_thread):
     """At teacher forcing 0.5 some inputs are the model's guesses, so the log-probabilities
     differ from full teacher forcing on a target the model does not generate; the loss
@@ -68,17 +69,22 @@ def test_scheduled_sampling_feeds_guesses_and_gradients_flow(model, one_torch_th
     assert cell.weight_ih.grad is not None and cell.weight_ih.grad.abs().sum() > 0
 
 
-def test_word_dropout_only_in_training(one_torch_thread):
+@pytest.mark.parametrize("parallel", [True, False])
+def test_word_dropout_only_in_training(parallel, one_torch_thread):
     torch.manual_seed(3)
-    model = ARVAE(ARVAEConfig(hidden_dims=32, embed_dims=8, z_dims=8, word_dropout=0.5))
+    model = ARVAE(ARVAEConfig(hidden_dims=32, embed_dims=8, z_dims=8, word_dropout=0.5, parallel_training=parallel))
     tok = torch.randint(0, 130, (4, 32))
     z = torch.randn(4, 8)
     model.eval()
-    a = model.decode(z, target=tok, teacher_forcing=1.0).logits
-    b = model.decode(z, target=tok, teacher_forcing=1.0).logits
+    tf = 1.0 if parallel else 0.99  # the step loop serves 0 < tf < 1
+    torch.manual_seed(4)
+    a = model.decode(z, target=tok, teacher_forcing=tf).logits
+    torch.manual_seed(4)
+    b = model.decode(z, target=tok, teacher_forcing=tf).logits
     assert torch.equal(a, b)  # no dropout in eval mode
     model.train()
-    c = model.decode(z, target=tok, teacher_forcing=1.0).logits
+    torch.manual_seed(4)
+    c = model.decode(z, target=tok, teacher_forcing=tf).logits
     assert not torch.allclose(a, c)
 
 
@@ -107,3 +113,18 @@ def test_ec2vae_consistency_term_and_chord_dropout(one_torch_thread):
     torch.manual_seed(6)
     b = model.loss(tok, torch.zeros_like(chroma), step=10_000)["nll"]
     assert torch.allclose(a, b)
+
+
+@pytest.mark.parametrize("index", [0, 1], ids=["arvae", "ec2vae"])
+def test_step_loop_at_full_teacher_forcing_equals_the_parallel_pass(index, one_torch_thread):
+    """tf just below 1 in the step loop (every row takes the truth unless a 1-in-10⁹ draw
+    says otherwise) gives the log-probabilities of the whole-sequence pass at tf = 1."""
+    model = _models(parallel=False)[index].eval()
+    torch.manual_seed(7)
+    tok = torch.randint(0, 130, (4, model.n_steps))
+    chroma = torch.zeros(4, model.n_steps, 12)
+    z = torch.randn(4, model.layout.dims)
+    with torch.no_grad():
+        loop = model.decode(z, chroma, target=tok, teacher_forcing=1 - 1e-9)
+        whole = model.decode(z, chroma, target=tok, teacher_forcing=1.0)
+    torch.testing.assert_close(loop.logits, whole.logits, atol=1e-5, rtol=1e-4)
