@@ -10,7 +10,7 @@ from explorer.music.chords import ChordError
 from explorer.music.melody import STEPS_PER_BAR, Melody
 from explorer.ui.melody_source import melody_source_ui
 from explorer.ui.player import play_ui
-from explorer.ui.segment_page import ALL
+from explorer.ui.segment_picker import start_picker_at
 from explorer.ui.sidebar import keep_across_pages, sidebar_ui
 from explorer.viz.report import shift_distance_figure
 
@@ -24,14 +24,6 @@ def _name(m: Melody, fallback: str) -> str:
     if "tune_id" in m.meta:
         return f"{m.meta['tune_id']}_bar{int(m.meta.get('bar', 0)) + 1}"
     return fallback
-
-
-def _seed_b(ds):
-    """Start melody B a third into the data (as the Interpolation page does), so the
-    first grid crosses two different melodies."""
-    if ds is None or "b_index" in st.session_state or "b_last" in st.session_state or "b" in st.query_params:
-        return
-    st.session_state["b_last"] = (ALL, int(len(ds) / 3))
 
 
 def _defaults(**values):
@@ -143,7 +135,7 @@ def analogy_page():
              "'A's notes, B's rhythm'.")
     if settings.dataset is None and settings.error:
         st.warning(f"Data: {settings.error}")
-    _seed_b(settings.dataset)
+    start_picker_at(settings.dataset, "b", 1 / 3)  # the first grid crosses two different melodies
     cols = st.columns(2)
     with cols[0]:
         a = melody_source_ui(settings, "a", "Melody A")

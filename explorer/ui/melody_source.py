@@ -6,7 +6,7 @@ import streamlit as st
 
 from explorer.data.tune import SkipTune
 from explorer.music.melody import Melody
-from explorer.ui.segment_page import segment_picker_ui
+from explorer.ui.segment_picker import segment_picker_ui
 from explorer.ui.sidebar import keep_across_pages
 
 SOURCES = ("Dataset segment", "Map selection", "Upload MIDI", "Prior sample")
