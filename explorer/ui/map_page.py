@@ -3,7 +3,7 @@ by an attribute, a collection or the split; click a point to hear it, its
 reconstruction and its nearest neighbours; place your own MIDI on the map.
 
 The numbers come from :mod:`explorer.latent.projection` (cached on disk); this
-module keeps them in memory per process and draws them.
+module keeps them in memory per process and draws them with :mod:`explorer.viz.latent_map`.
 """
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ import os
 import time
 
 import numpy as np
-import plotly.graph_objects as go
 import streamlit as st
 
 from explorer.data.tune import SkipTune
@@ -22,8 +21,8 @@ from explorer.music.melody import MelodyError
 from explorer.ui.melody_source import MAP_SELECTION_KEY
 from explorer.ui.player import play_ui
 from explorer.ui.sidebar import keep_across_pages, sidebar_ui
+from explorer.viz.latent_map import CATEGORIES, map_figure, mark_points, short_name, small_map_figure
 
-CATEGORIES = {"collection": "collection (source)", "split": "split (train / valid / test)"}
 NO_FILTER = "(no filter)"
 K_NEIGHBOURS = 5
 PICK_KEY = "map_pick"
@@ -131,67 +130,6 @@ def _take_pick():
         _select(int(st.session_state[PICK_KEY]))
 
 
-# ---- figures ----------------------------------------------------------------------------
-def _short(attr: str) -> str:
-    return attr.replace("_", " ")
-
-
-def _hover(ds, rows, attrs):
-    """customdata (M, 3 + attributes) and the matching hovertemplate."""
-    titles = np.array([t or i for t, i in zip(ds.tune_title, ds.tune_id)], dtype=object)[ds.tune[rows]]
-    cols = [rows.astype(object), titles, (ds.bar[rows] + 1).astype(object)]
-    cols += [np.round(attrs[a][rows], 3).astype(object) for a in ATTRIBUTES]
-    template = ("<b>%{customdata[1]}</b><br>bar %{customdata[2]} · segment #%{customdata[0]}<br>"
-                + "<br>".join(f"{_short(a)}: %{{customdata[{3 + j}]}}" for j, a in enumerate(ATTRIBUTES))
-                + "<extra></extra>")
-    return np.column_stack(cols), template
-
-
-def _layout(fig, title=None, height=620, revision=None):
-    fig.update_layout(height=height, margin=dict(l=10, r=10, t=40 if title else 10, b=10), title=title,
-                      uirevision=revision,
-                      legend=dict(itemsizing="constant", orientation="h", yanchor="bottom", y=1.0, x=0))
-    fig.update_yaxes(scaleanchor="x", scaleratio=1, showticklabels=False)
-    fig.update_xaxes(showticklabels=False)
-    return fig
-
-
-def map_figure(coords, ds, rows, attrs, colour: str, keep, *, revision=None):
-    """The map: points ``coords`` (M, 2) of dataset ``rows`` (M,), the ``keep`` mask
-    (M,) after filtering, coloured by an attribute or a category."""
-    custom, template = _hover(ds, rows, attrs)
-    fig = go.Figure()
-    xy, cd, r = coords[keep], custom[keep], rows[keep]
-    if colour in CATEGORIES:
-        cats = (ds.source if colour == "collection" else ds.split)[r]
-        for c in sorted(set(cats.tolist())):
-            m = cats == c
-            fig.add_trace(go.Scattergl(x=xy[m, 0], y=xy[m, 1], mode="markers", name=str(c), customdata=cd[m],
-                                       hovertemplate=template, marker=dict(size=5, opacity=0.75)))
-    else:
-        fig.add_trace(go.Scattergl(x=xy[:, 0], y=xy[:, 1], mode="markers", name=_short(colour), customdata=cd,
-                                   hovertemplate=template, showlegend=False,
-                                   marker=dict(size=5, opacity=0.8, color=attrs[colour][r], colorscale="Viridis",
-                                               colorbar=dict(title=dict(text=_short(colour), side="right"),
-                                                             thickness=12))))
-    return _layout(fig, revision=revision)
-
-
-def _mark(fig, xy, *, name, symbol, colour, size, text=None):
-    fig.add_trace(go.Scatter(x=xy[:, 0], y=xy[:, 1], mode="markers", name=name, text=text,
-                             hovertemplate="%{text}<extra>" + name + "</extra>" if text is not None else None,
-                             hoverinfo=None if text is not None else "skip",
-                             marker=dict(symbol=symbol, size=size, color=colour, line=dict(width=2, color="black"))))
-
-
-def _small_map(coords, values, title, label):
-    fig = go.Figure(go.Scattergl(x=coords[:, 0], y=coords[:, 1], mode="markers",
-                                 hovertemplate="%{marker.color:.3f}<extra></extra>",
-                                 marker=dict(size=4, opacity=0.8, color=values, colorscale="Viridis",
-                                             colorbar=dict(title=dict(text=label, side="right"), thickness=10))))
-    return _layout(fig, title=title, height=440)
-
-
 # ---- sections --------------------------------------------------------------------------
 def _controls(tm, n_rows):
     c1, c2, c3, c4 = st.columns([2, 2, 3, 2])
@@ -214,13 +152,13 @@ def _filter_ui(attrs, rows):
     """The mask (M,) of points kept by the attribute-range filter."""
     c1, c2 = st.columns([1, 3])
     attr = c1.selectbox("Show only", [NO_FILTER, *ATTRIBUTES], key="map_filter",
-                        format_func=lambda a: a if a == NO_FILTER else _short(a))
+                        format_func=lambda a: a if a == NO_FILTER else short_name(a))
     if attr == NO_FILTER:
         return np.ones(len(rows), bool)
     v = attrs[attr][rows]
     lo, hi = float(np.nanmin(v)), float(np.nanmax(v))
     if not hi > lo:
-        c2.caption(f"Every point has {_short(attr)} = {lo:g}.")
+        c2.caption(f"Every point has {short_name(attr)} = {lo:g}.")
         return np.ones(len(rows), bool)
     key = f"map_range_{attr}"
     old = st.session_state.get(key)
@@ -307,10 +245,10 @@ def _regularised_ui(tm, mu, coords, attrs, rows, keep, method):
     dim = reg[attr]
     z, a = mu[keep, dim], attrs[attr][rows][keep]
     c1, c2 = st.columns(2)
-    c1.plotly_chart(_small_map(coords[keep], z, f"z[{dim}]", f"z[{dim}]"), key="map_ar_dim", width="stretch")
-    c2.plotly_chart(_small_map(coords[keep], a, LABELS.get(attr, attr), _short(attr)), key="map_ar_true",
+    c1.plotly_chart(small_map_figure(coords[keep], z, f"z[{dim}]", f"z[{dim}]"), key="map_ar_dim", width="stretch")
+    c2.plotly_chart(small_map_figure(coords[keep], a, LABELS.get(attr, attr), short_name(attr)), key="map_ar_true",
                     width="stretch")
-    st.caption(f"Pearson correlation of z[{dim}] and {_short(attr)} over these {int(keep.sum())} points: "
+    st.caption(f"Pearson correlation of z[{dim}] and {short_name(attr)} over these {int(keep.sum())} points: "
                f"{P.correlation(z, a):.2f}")
 
 
@@ -347,10 +285,10 @@ def map_page():
     placed = _upload_ui(tm, proj, X, pkey, cols)
     fig = map_figure(proj.coords, ds, rows, attrs, colour, keep, revision=f"{method}/{group}/{len(rows)}")
     if placed is not None:
-        _mark(fig, placed[0], name=placed[2], symbol="star", colour="#ff3b30", size=16, text=placed[1])
+        mark_points(fig, placed[0], name=placed[2], symbol="star", colour="#ff3b30", size=16, text=placed[1])
     sel = st.session_state.get(MAP_SELECTION_KEY)
     if sel is not None and (pos := int(np.searchsorted(rows, sel))) < len(rows) and rows[pos] == sel:
-        _mark(fig, proj.coords[pos:pos + 1], name="selected", symbol="circle-open", colour="#ff3b30", size=18)
+        mark_points(fig, proj.coords[pos:pos + 1], name="selected", symbol="circle-open", colour="#ff3b30", size=18)
     st.caption(f"{int(keep.sum())} of {len(rows)} points shown. Hover for title, bar and attributes; "
                "click one to hear it.")
     st.plotly_chart(fig, key=CHART_KEY, on_select=_take_chart_click, selection_mode="points", width="stretch")

@@ -12,11 +12,10 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-import plotly.graph_objects as go
 import streamlit as st
 
 from explorer.latent.attribute_vectors import MIN_SEGMENTS, attribute_vectors, training_rows
-from explorer.latent.control import AMOUNT_RANGE, DIM_RANGE, decode_one, standardise, steer, sweep_attributes
+from explorer.latent.control import AMOUNT_RANGE, DIM_RANGE, decode_one, steer, sweep_attributes
 from explorer.music.attributes import ATTRIBUTES, LABELS, compute
 from explorer.lru import LRU
 from explorer.music.melody import STEPS_PER_BAR, MelodyError
@@ -25,7 +24,7 @@ from explorer.ui.keys import data_key, model_key
 from explorer.ui.melody_source import melody_source_ui
 from explorer.ui.player import play_ui
 from explorer.ui.sidebar import sidebar_ui
-from explorer.viz.pianoroll import vline_shape
+from explorer.viz.control import controllability_figure
 
 VECTOR_LIMIT = 4000  # train segments encoded for the attribute vectors
 SWEEP_POINTS = 13
@@ -177,44 +176,7 @@ def save_state(dims: list[int], names: list[str]):
         qp["sweep"] = ss.sl_sweep
 
 
-# ---- figures and tables ---------------------------------------------------------------
-def controllability_figure(values, attrs: dict, main: str, *, reference: dict | None = None,
-                           current: float | None = None, xlabel: str = "value") -> go.Figure:
-    """Measured attributes of a sweep: ``main`` in colour, the others grey.
-
-    Parameters
-    ----------
-    values : array_like, shape (K,)
-        The swept control's values (x).
-    attrs : dict of str to array_like
-        ``{name: (K,)}`` measured on the decoded outputs.
-    main : str
-        The attribute the control is meant to move.
-    reference : dict, optional
-        ``{name: (M,)}`` of a dataset: y is standardised by its mean and std.
-    current : float, optional
-        Where the control's slider stands (a vertical line).
-    """
-    std = standardise(attrs, reference)
-    traces = []
-    for name in [n for n in attrs if n != main] + [main]:
-        is_main = name == main
-        traces.append(dict(
-            type="scatter", x=list(values), y=std[name], name=LABELS.get(name, name),
-            mode="lines+markers" if is_main else "lines",
-            line=dict(width=4 if is_main else 1.2, color="#d62728" if is_main else "#aaa"),
-            opacity=1.0 if is_main else 0.6, customdata=np.asarray(attrs[name], float),
-            hovertemplate=f"{LABELS.get(name, name)}: %{{customdata:.3g}}<extra>%{{x:.2f}}</extra>"))
-    # one unvalidated Figure call with the line as a layout shape: add_trace/add_vline and validation
-    # cost ~100 ms per slider move
-    fig = go.Figure(_validate=False, data=traces, layout=dict(
-        height=380, margin=dict(l=40, r=10, t=30, b=40), xaxis=dict(title=dict(text=xlabel)),
-        yaxis=dict(title=dict(text="attribute (std. units of the data)" if reference else "attribute (std. units)")),
-        legend=dict(font=dict(size=10)),
-        shapes=[vline_shape(current, 1, "#1f77b4", "dot")] if current is not None else []))
-    return fig
-
-
+# ---- tables -----------------------------------------------------------------------------
 def _rho(values, measured) -> float | None:
     """Spearman ρ of the sweep; None when the attribute does not change."""
     from explorer.eval.metrics import spearman
