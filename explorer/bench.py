@@ -47,31 +47,33 @@ def bench_render(repeat: int = 5) -> dict:
 def bench_render_cached(repeat: int = 50) -> dict:
     """The same 8 s melody served from the audio cache (a slider revisiting a value)."""
     from explorer.audio import render_wav_bytes
-    from explorer.music.convert import melody_to_midi, midi_to_bytes
+    from explorer.music.convert import melody_to_midi_bytes
     from explorer.music.melody import HOLD, Melody
 
     tokens = np.array([p for k in range(16) for p in (62 + (k * 3) % 12, HOLD, HOLD, HOLD)], dtype=np.uint8)
-    midi = midi_to_bytes(melody_to_midi(Melody(tokens, qpm=120.0)))
+    midi = melody_to_midi_bytes(Melody(tokens, qpm=120.0))
     return _timeit(lambda: render_wav_bytes(midi), repeat)
 
 
 def bench_midi_roundtrip(repeat: int = 50) -> dict:
-    """tokens → PrettyMIDI → bytes for one 2-bar melody (what every page does before audio)."""
-    from explorer.music.convert import melody_to_midi, midi_to_bytes
+    """tokens → PrettyMIDI → bytes for one 2-bar melody (``melody_to_midi_bytes``: what every page does
+    before audio)."""
+    from explorer.music.convert import melody_to_midi_bytes
     from explorer.music.melody import HOLD, Melody
 
     tokens = np.array([60, HOLD, 62, HOLD] * 8, dtype=np.uint8)
     chroma = np.tile(np.eye(12, dtype=np.uint8)[[0]], (32, 1))
-    return _timeit(lambda: midi_to_bytes(melody_to_midi(Melody(tokens, chroma))), repeat)
+    return _timeit(lambda: melody_to_midi_bytes(Melody(tokens, chroma)), repeat)
 
 
 def _models():
-    """(label, TrainedModel) of the shipped checkpoints, else untrained models of the shipped sizes."""
-    from explorer.data.default import assets_dir
-    from explorer.latent.trained import TrainedModel
+    """(label, TrainedModel) of the checkpoints the app offers (the shipped ones, and those of
+    $LATENT_EXPLORER_MODELS), else untrained models of the shipped sizes."""
+    from explorer.models.checkpoint import available_checkpoints
     from explorer.models.registry import build_model
+    from explorer.models.trained import TrainedModel
 
-    paths = sorted((assets_dir() / "checkpoints").glob("*.safetensors"))
+    paths = list(available_checkpoints().values())
     if paths:
         return [(p.stem, TrainedModel.load(p)) for p in paths]
     return [(f"{n} (untrained, hidden 256)", TrainedModel(build_model(n, hidden_dims=256))) for n in ("ec2vae", "arvae")]
@@ -108,14 +110,17 @@ def bench_decode(repeat: int = 100) -> dict:
 
 def bench_decode_render(repeat: int = 50) -> dict:
     """Decode one 2-bar melody + MIDI + FluidSynth render to WAV bytes, uncached (a slider move),
-    through ``explorer.latent.control.decode_to_wav``: the path the pages play."""
-    from explorer.latent.control import decode_to_wav
+    through the path the pages play: ``decode_one`` → ``melody_to_midi_bytes`` → ``render_wav_bytes``."""
+    from explorer.audio import render_wav_bytes
+    from explorer.latent.control import decode_one
+    from explorer.music.convert import melody_to_midi_bytes
 
     out = {}
     for label, tm in _models():
         tok, ch, _ = _melody_batch(1, tm.n_steps)
         _, mu, _ = tm.encode(tok, ch)
-        out[label] = _timeit(lambda: decode_to_wav(tm, mu[0], ch[0], cache=False), repeat, warmup=3)
+        play = lambda: render_wav_bytes(melody_to_midi_bytes(decode_one(tm, mu[0], ch[0])), cache=False)  # noqa: E731
+        out[label] = _timeit(play, repeat, warmup=3)
     return out
 
 
@@ -127,11 +132,11 @@ def bench_slider(repeat: int = 40) -> dict:
 
     from streamlit.testing.v1 import AppTest
 
-    from explorer.data.default import assets_dir
     from explorer.device import set_interactive_threads
+    from explorer.models.checkpoint import available_checkpoints
 
     set_interactive_threads()  # as app.py does
-    ckpts = sorted((assets_dir() / "checkpoints").glob("arvae*.safetensors"))
+    ckpts = [p for name, p in available_checkpoints().items() if name.startswith("arvae")]
     if not ckpts:
         return {"skipped": "no shipped regularised model in assets/checkpoints"}
     page = Path(__file__).resolve().parents[1] / "pages" / "attribute_sliders.py"

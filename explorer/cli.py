@@ -139,8 +139,8 @@ def _cmd_train(args) -> int:
 def _cmd_eval(args) -> int:
     from explorer.data.dataset import DatasetError, SegmentDataset, concat
     from explorer.eval.run import evaluate
-    from explorer.latent.trained import TrainedModel
     from explorer.models.checkpoint import CheckpointError
+    from explorer.models.trained import TrainedModel
 
     try:
         tm = TrainedModel.load(args.checkpoint, device=args.device)
@@ -160,11 +160,12 @@ def _cmd_eval(args) -> int:
 
 def _cmd_ship(args) -> int:
     from explorer.data.dataset import DatasetError, SegmentDataset, concat
-    from explorer.models.checkpoint import CheckpointError
-    from explorer.eval.run import PAPER_FIGURES, evaluate, evaluate_unseen
+    from explorer.eval.run import evaluate, evaluate_unseen
     from explorer.latent.attribute_vectors import attribute_vectors, training_rows
-    from explorer.latent.trained import TrainedModel
     from explorer.models.card import ship, target_lines
+    from explorer.models.checkpoint import CheckpointError
+    from explorer.models.registry import spec_of
+    from explorer.models.trained import TrainedModel
 
     try:
         unseen_files = dict(_name_and_path(u) for u in args.unseen)
@@ -185,20 +186,14 @@ def _cmd_ship(args) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     notes = args.note if args.note is not None else tm.card.get("notes", [])
-    extra = {"targets": target_lines(tm.name, res, unseen), "paper": PAPER_FIGURES.get(tm.name, {}), "unseen": unseen,
+    spec = spec_of(tm.name)
+    extra = {"targets": target_lines(tm.name, res, unseen), "paper": spec.paper, "unseen": unseen,
              "unseen_files": {k: Path(p).name for k, p in unseen_files.items()},
              "notes": notes, "eval_command": f"explorer eval <this file> --data "
              f"{' '.join(Path(p).name for p in args.data)} --split test --limit {args.limit} --json",
              "attribute_vectors_from": {"segments": n_vec, "split": "train", "files": [Path(p).name for p in args.data],
-                                        "method": "mean posterior mean of the top quartile minus the bottom quartile"}}
-    if tm.name == "ec2vae":
-        extra["kl_note"] = "averaged over the latent dims (as the authors), weight 0.1 on KL_p + KL_r"
-    elif tm.name.startswith("musicvae"):
-        c = tm.model.config
-        extra["kl_note"] = (f"summed over the latent dims, beta annealed to {c.beta} as beta(1 - {c.beta_rate}^step), "
-                            f"free bits {c.free_bits}")
-    else:
-        extra["kl_note"] = f"summed over the latent dims, weight beta = {tm.model.config.beta}"
+                                        "method": "mean posterior mean of the top quartile minus the bottom quartile"},
+             "kl_note": spec.kl_line(tm.model.config)}
     out = ship(args.checkpoint, args.out, eval_result=res, extra_card=extra, extras=tm.extras)
     print(json.dumps({"out": str(out), "targets": extra["targets"]} | {k: v for k, v in res.items() if k != "kl_per_dim"},
                      indent=1))
@@ -211,21 +206,60 @@ def _name_and_path(item: str) -> tuple[str, str]:
     return (name, path) if sep else (Path(item).stem, item)
 
 
-def _performance_dispatch(argv: list) -> int | None:
-    """`explorer train performance …` and `explorer eval <performance checkpoint> …` go to the
-    performance-style model's own command lines (its data and options differ from the melody models')."""
-    if argv[:2] == ["train", "performance"]:
-        from explorer.train.performance import main as train_performance
+def _call(entry: str, argv: list) -> int:
+    """Run ``"module:function"`` with ``argv``."""
+    import importlib
 
-        return int(train_performance(argv[2:]) or 0)
-    if len(argv) >= 2 and argv[0] == "eval" and not argv[1].startswith("-"):
-        from explorer.models.checkpoint import is_performance_checkpoint
+    module, _, function = entry.partition(":")
+    return int(getattr(importlib.import_module(module), function)(argv) or 0)
 
-        if is_performance_checkpoint(argv[1]):
-            from explorer.eval.performance import main as eval_performance
 
-            return int(eval_performance(argv[1:]) or 0)
+def _own_command_line(argv: list) -> int | None:
+    """A model family whose spec names a trainer or evaluator (the performance-style model: its data
+    and options differ from the melody models') gets `explorer train NAME …` and
+    `explorer eval <its checkpoint> …`; None for every other command line."""
+    if len(argv) < 2 or argv[0] not in ("train", "eval"):
+        return None
+    from explorer.models.registry import SPECS
+
+    if argv[0] == "train" and argv[1] in SPECS and SPECS[argv[1]].trainer:
+        return _call(SPECS[argv[1]].trainer, argv[2:])
+    if argv[0] == "eval" and not argv[1].startswith("-"):
+        from explorer.models.checkpoint import checkpoint_kind
+
+        kind = checkpoint_kind(argv[1])
+        for spec in SPECS.values():
+            if kind is not None and spec.checkpoint == kind and spec.evaluator:
+                return _call(spec.evaluator, argv[1:])
     return None
+
+
+class _Families:
+    """The registered model families, read when first asked: the registry imports torch, which
+    `explorer data` and `explorer render` do without."""
+
+    def __contains__(self, name) -> bool:
+        return name in self._specs()
+
+    def __iter__(self):
+        return iter(sorted(self._specs()))
+
+    @staticmethod
+    def _specs() -> dict:
+        from explorer.models.registry import SPECS
+
+        return SPECS
+
+
+class _TrainHelp(argparse.HelpFormatter):
+    """`explorer train --help` ends with a line per family (its options beyond the paper), read from
+    the registry when the help is shown."""
+
+    def format_help(self):
+        for name, spec in sorted(_Families._specs().items()):
+            options = f" (--set {', '.join(spec.train_options)})" if spec.train_options else ""
+            self.add_text(f"{name}: {spec.help}{options}")
+        return super().format_help()
 
 
 def make_parser() -> argparse.ArgumentParser:
@@ -269,9 +303,8 @@ def make_parser() -> argparse.ArgumentParser:
     r.add_argument("--soundfont", default=None, help="a .sf2 file (default: pretty_midi's TimGM6mb.sf2)")
     r.add_argument("--sample-rate", type=int, default=22050)
     r.set_defaults(func=_cmd_render)
-    t = sub.add_parser("train", help="train a model (resumes from OUT/state.pt)")
-    t.add_argument("model", choices=["arvae", "ec2vae", "musicvae", "musicvae16", "performance"],
-                   help="musicvae (flat), musicvae16 (hierarchical), arvae, ec2vae; performance: see docs/performance.md")
+    t = sub.add_parser("train", help="train a model (resumes from OUT/state.pt)", formatter_class=_TrainHelp)
+    t.add_argument("model", choices=_Families(), metavar="MODEL", help="a model family (listed below)")
     t.add_argument("--data", nargs="+", required=True, help="dataset file(s) from `explorer data build`")
     t.add_argument("--out", required=True, help="run folder: state.pt, best.safetensors, summary.json")
     t.add_argument("--hidden", type=int, default=None, help="hidden size (default: the model's)")
@@ -337,9 +370,9 @@ def main(argv=None) -> int:
 
     quiet_fluidsynth_import()
     argv = list(sys.argv[1:] if argv is None else argv)
-    perf = _performance_dispatch(argv)
-    if perf is not None:
-        return perf
+    own = _own_command_line(argv)
+    if own is not None:
+        return own
     args = make_parser().parse_args(argv)
     return int(args.func(args) or 0)
 

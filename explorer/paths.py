@@ -1,4 +1,4 @@
-"""Where Latent Explorer keeps its caches, and how cache entries are named.
+"""Where Latent Explorer keeps its shipped assets and its caches, and how cache entries are named.
 
 The lowest layer: imports nothing from ``explorer``, so every package may use it.
 """
@@ -8,10 +8,15 @@ import hashlib
 import os
 from pathlib import Path
 
-__all__ = ["CACHE_ENV_VAR", "cache_root", "content_key"]
+__all__ = ["CACHE_ENV_VAR", "assets_dir", "cache_root", "content_key"]
 
 #: Environment variable that moves the cache root away from ``~/.cache/latent-explorer``.
 CACHE_ENV_VAR = "LATENT_EXPLORER_CACHE"
+
+
+def assets_dir() -> Path:
+    """The ``assets/`` folder of the checkout: shipped checkpoints, model cards and default data."""
+    return Path(__file__).resolve().parents[1] / "assets"
 
 
 def cache_root() -> Path:

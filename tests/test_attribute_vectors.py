@@ -8,9 +8,10 @@ import torch
 from explorer.audio import audio_status
 from explorer.data.default import load_default
 from explorer.latent.attribute_vectors import MIN_SEGMENTS, attribute_vectors, quartile_vector, training_rows
-from explorer.latent.control import decode_one, decode_to_wav, standardise, steer, sweep_attributes, sweep_latents
-from explorer.latent.trained import TrainedModel
+from explorer.latent.control import decode_one, standardise, steer, sweep_attributes, sweep_latents
+from explorer.models.trained import TrainedModel
 from explorer.music.attributes import ATTRIBUTES, note_density
+from explorer.music.convert import melody_to_midi_bytes
 from helpers_app import tiny_arvae
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -103,6 +104,8 @@ def test_steer_sets_dims_then_adds_vectors():
         steer(mu, amounts={"b": 1.0})
     with pytest.raises(ValueError, match="dim must lie"):
         steer(mu, dims={4: 0.0})
+    batch = steer(np.zeros((2, 4)), dims={1: -1.0}, vectors={"a": vec}, amounts={"a": 2.0})  # one code per row
+    np.testing.assert_allclose(batch, [[2.0, -1.0, 4.0, 0.0]] * 2)
     zs = sweep_latents(mu, [-1, 0, 1], dim=2)
     np.testing.assert_allclose(zs[:, 2], [-1, 0, 1])
     np.testing.assert_allclose(sweep_latents(mu, [2.0], vector=vec)[0], 2 * vec)
@@ -120,10 +123,14 @@ def test_sweep_decodes_once_per_value_and_measures(tm, ds):
 
 
 @pytest.mark.skipif(not audio_status()[0], reason="FluidSynth is not available")
-def test_decode_to_wav_gives_the_melody_midi_and_audio(tm, ds):
+def test_the_z_to_audio_path_gives_the_melody_midi_and_audio(tm, ds):
+    from explorer.audio import render_wav_bytes
+
     seed = ds.melody(0)
     _, mu, _ = tm.encode([seed])
-    mel, midi, wav = decode_to_wav(tm, mu[0], seed.chroma, qpm=100.0, program=40, cache=False)
+    mel = decode_one(tm, mu[0], seed.chroma, qpm=100.0)
+    midi = melody_to_midi_bytes(mel, program=40)
+    wav = render_wav_bytes(midi, cache=False)
     assert midi.startswith(b"MThd") and wav.startswith(b"RIFF")
     assert mel.qpm == 100.0
     np.testing.assert_array_equal(mel.tokens, tm.reconstruct([seed])[0].tokens)

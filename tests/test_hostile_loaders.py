@@ -19,10 +19,10 @@ import torch
 from explorer.cli import main as cli_main
 from explorer.data.dataset import SegmentDataset
 from explorer.data.default import shipped_default_path
-from explorer.latent.performance import PerformanceStyle
-from explorer.latent.trained import TrainedModel
-from explorer.models.checkpoint import CheckpointError, is_performance_checkpoint, load_checkpoint, read_metadata
-from explorer.models.virtuoso import load_virtuoso
+from explorer.models.checkpoint import (CheckpointError, checkpoint_kind, load_checkpoint, load_performance_checkpoint,
+                                        read_metadata)
+from explorer.models.performance_style import PerformanceStyle
+from explorer.models.trained import TrainedModel
 from explorer.train.trainer import TrainSettings, train
 
 SUFFIXES = (".pt", ".pth", ".ckpt", ".bin", ".safetensors")
@@ -79,7 +79,7 @@ def test_the_payload_runs_when_unpickled(tmp_path):
 
 def test_the_checkpoint_loader_refuses_the_payload(hostile):
     for path in hostile.paths:
-        assert is_performance_checkpoint(path) is False
+        assert checkpoint_kind(path) is None
         with pytest.raises(CheckpointError, match=f"{path.name} is not a Latent Explorer checkpoint"):
             read_metadata(path)
         with pytest.raises(CheckpointError, match=f"{path.name} is not a Latent Explorer checkpoint"):
@@ -92,7 +92,7 @@ def test_the_checkpoint_loader_refuses_the_payload(hostile):
 def test_the_performance_loader_refuses_the_payload(hostile):
     for path in hostile.paths:
         with pytest.raises(CheckpointError, match=f"{path.name} is not a safetensors file"):
-            load_virtuoso(path)
+            load_performance_checkpoint(path)
         with pytest.raises(CheckpointError, match=f"{path.name} is not a safetensors file"):
             PerformanceStyle.load(path, device="cpu")
         assert not hostile.marker.exists(), path.name
@@ -100,7 +100,7 @@ def test_the_performance_loader_refuses_the_payload(hostile):
 
 def test_the_command_line_refuses_the_payload(hostile, tmp_path, capsys):
     """`explorer eval` and `explorer ship` exit with 2 and a message (the eval of a performance
-    checkpoint is chosen by is_performance_checkpoint, which must not read it either)."""
+    checkpoint is chosen by checkpoint_kind, which must not read it either)."""
     data = str(_small_data(tmp_path))
     for path in hostile.paths:
         assert cli_main(["eval", str(path), "--data", data, "--device", "cpu"]) == 2

@@ -17,9 +17,10 @@ import torch
 
 from explorer.eval.metrics import active_units, interpretability, mig, sap, spearman
 from explorer.eval.run import reconstruction, rhythm_test, transposition_test, vector_effects
-from explorer.latent.trained import TrainedModel, slerp
+from explorer.latent.control import sweep_latents
 from explorer.models.base import DecodeOutput, LatentLayout, MelodyVAE, Posterior
 from explorer.models.ec2vae import EC2VAE, EC2VAEConfig
+from explorer.models.trained import TrainedModel, slerp
 from explorer.music import attributes as A
 from explorer.music.melody import HOLD as H
 from explorer.music.melody import N_PITCHES, Melody
@@ -233,18 +234,19 @@ def test_shipped_ec2vae_swap_keeps_the_rhythm_of_b_and_the_pitches_of_a(one_torc
         assert {int(p) for p in out.tokens if p < N_PITCHES} <= pitches_x, out.tokens.tolist()
 
 
-def test_traverse_sets_one_dim_to_each_value_and_keeps_the_rest(small_ec2, two_melodies, monkeypatch):
+def test_a_sweep_of_one_dim_sets_it_to_each_value_and_keeps_the_rest(small_ec2, two_melodies, monkeypatch):
     base = two_melodies[1]
     mu = posterior_mean(small_ec2.model, base)
     calls = record_decode(monkeypatch, small_ec2)
-    small_ec2.traverse(base, 5, [-2.0, 0.5, 3.0])
+    _, mean, _ = small_ec2.encode([base])
+    small_ec2.decode(sweep_latents(mean[0], [-2.0, 0.5, 3.0], dim=5), np.stack([base.chroma] * 3))
     z, chroma, _ = calls[-1]
     assert z[:, 5].tolist() == [-2.0, 0.5, 3.0]
     others = np.delete(z, 5, axis=1)
     np.testing.assert_allclose(others, np.tile(np.delete(mu, 5), (3, 1)), atol=1e-5)
     assert all(np.array_equal(c, base.chroma) for c in chroma)
     with pytest.raises(ValueError, match="dim"):
-        small_ec2.traverse(base, 8, [0.0])
+        sweep_latents(mean[0], [0.0], dim=8)
 
 
 def test_sample_draws_z_from_numpys_default_rng_at_the_temperature(small_ec2, monkeypatch):

@@ -7,10 +7,11 @@ import torch
 
 from explorer.data.dataset import SegmentDataset
 from explorer.data.default import shipped_default_path
-from explorer.latent.trained import TrainedModel, slerp
+from explorer.latent.control import sweep_latents
 from explorer.models.arvae import ARVAE, ARVAEConfig, ar_loss
 from explorer.models.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from explorer.models.ec2vae import EC2VAE, EC2VAEConfig, load_authors_state_dict
+from explorer.models.trained import TrainedModel, slerp
 from explorer.music.melody import HOLD, N_PITCHES, Melody
 from explorer.train.trainer import transpose_batch
 
@@ -139,7 +140,8 @@ def test_trained_model_operations(real_batch, tmp_path):
     assert len(only_rhythm) == 3
     swapped = tm.swap(a, b, "rhythm")
     assert swapped.n_steps == 32
-    trav = tm.traverse(a, 0, [-3, 0, 3])
+    _, mu_a, _ = tm.encode([a])
+    trav = tm.decode(sweep_latents(mu_a[0], [-3, 0, 3], dim=0), np.stack([a.chroma] * 3))
     assert len(trav) == 3
     samples = tm.sample(4, temperature=0.5, seed=1)
     assert len(samples) == 4

@@ -10,9 +10,10 @@ import torch
 
 from explorer.data.dataset import SegmentDataset
 from explorer.data.default import shipped_default_path
-from explorer.latent.trained import TrainedModel
+from explorer.latent.control import steer
 from explorer.models.checkpoint import save_checkpoint
 from explorer.models.musicvae import HierarchicalMusicVAE, HierarchicalMusicVAEConfig, MusicVAE, MusicVAEConfig
+from explorer.models.trained import TrainedModel
 
 TINY = dict(hidden_dims=24, embed_dims=8, z_dims=6)
 
@@ -98,9 +99,9 @@ def test_musicvae_trains_on_real_melodies_and_its_loss_falls(tmp_path, one_torch
     assert bad.returncode == 2 and "no_such_field" in bad.stderr
 
 
-def test_stored_attribute_vectors_and_shift(tmp_path):
+def test_stored_attribute_vectors_steer_z(tmp_path):
     """`explorer ship` stores one vector per attribute in the checkpoint; TrainedModel reads them
-    back, shifts z with them, and eval reports what each does to the decoded melodies."""
+    back, steer moves z with them, and eval reports what each does to the decoded melodies."""
     torch.manual_seed(0)
     path = save_checkpoint(tmp_path / "m.safetensors", _tiny(False, 32))
     small = _small_data(tmp_path, n_train=64, n_valid=16)
@@ -112,7 +113,8 @@ def test_stored_attribute_vectors_and_shift(tmp_path):
     vecs = tm.attribute_vectors
     assert "note_density" in vecs and "pitch_range" in vecs and vecs["note_density"].shape == (6,)
     z = np.zeros((2, 6), np.float32)
-    np.testing.assert_allclose(tm.shift(z, "note_density", -2.0), -2.0 * np.stack([vecs["note_density"]] * 2))
+    np.testing.assert_allclose(steer(z, vectors=vecs, amounts={"note_density": -2.0}),
+                               -2.0 * np.stack([vecs["note_density"]] * 2))
     with pytest.raises(KeyError, match="no attribute vector 'loudness'"):
         tm.attribute_vector("loudness")
     effects = tm.card["eval"]["attribute_vectors"]["per_attribute"]
@@ -123,7 +125,7 @@ def test_stored_attribute_vectors_and_shift(tmp_path):
     bare = TrainedModel.load(path, device="cpu")
     assert bare.attribute_vectors == {}
     with pytest.raises(KeyError, match="explorer ship"):
-        bare.shift(z, "note_density")
+        bare.attribute_vector("note_density")
 
 
 def test_training_under_torchrun_keeps_the_replicas_identical(tmp_path):

@@ -11,9 +11,9 @@ from streamlit.testing.v1 import AppTest
 from explorer.audio import audio_status
 from explorer.latent.analogy import (analogy_grid, chord_condition, chord_sequence, group_distances,
                                      has_analogy_groups, transposition_distances)
-from explorer.latent.trained import TrainedModel
 from explorer.models.base import LatentLayout
 from explorer.models.checkpoint import save_checkpoint
+from explorer.models.trained import TrainedModel
 from explorer.music.chords import ChordError
 from explorer.music.melody import Melody, notes_to_tokens
 from helpers_app import TWO_BARS, chart_keys, run_model_page, tiny_arvae, tiny_ec2vae

@@ -10,7 +10,7 @@ from streamlit.testing.v1 import AppTest
 from explorer.audio import audio_status
 from explorer.data.default import load_default
 from explorer.latent.palette import bilinear_weights, cell_labels, palette, palette_latents
-from explorer.latent.trained import TrainedModel
+from explorer.models.trained import TrainedModel
 from helpers_app import ROOT, run_app, tiny_models, run_model_page
 
 PAGE = str(ROOT / "pages" / "interpolation.py")

@@ -8,9 +8,8 @@ import pytest
 import torch
 from streamlit.testing.v1 import AppTest
 
-from explorer.eval.run import PAPER_FIGURES
-from explorer.models.card import TARGETS
 from explorer.models.checkpoint import save_checkpoint
+from explorer.models.registry import spec_of
 from explorer.viz.report import (attribute_figure, dim_labels, figures_table, group_test_figure,
                                  history_accuracy_figure, history_loss_figure, kl_figure, lookup,
                                  reconstruction_figure, shift_distance_figure, target_status)
@@ -39,7 +38,7 @@ TEST_CARD = {"model": "ec2vae", "steps": 10, "epochs": 2, "train_seconds": 120, 
              "history": HISTORY, "eval": EC2_EVAL, "kl_per_dim": [0.1 * i for i in range(16)],
              "targets": ["recon_accuracy_greedy: 0.4 (target ≥ 0.95) — missed",
                          "transposition_test.ratio: 4 (target ≥ 3) — met"],
-             "paper": PAPER_FIGURES["ec2vae"], "notes": ["a test card: every figure is made up"]}
+             "paper": spec_of("ec2vae").paper, "notes": ["a test card: every figure is made up"]}
 AR_EVAL = {"interpretability": {"pitch_range": {"dim": 1, "r2": 0.9}, "contour": {"dim": 3, "r2": 0.5}, "mean": 0.7},
            "mig": {"pitch_range": 0.4, "contour": 0.1, "mean": 0.25}, "recon_accuracy_greedy": 0.97}
 
@@ -65,13 +64,13 @@ def test_lookup_and_figures_table():
     assert lookup(EC2_EVAL, "transposition_test.ratio") == 4.0
     assert lookup(AR_EVAL, "interpretability_mean") == 0.7  # the paper's key style
     assert lookup(EC2_EVAL, "mig.mean") is None and lookup(EC2_EVAL, "split") is None
-    table = figures_table(EC2_EVAL, PAPER_FIGURES["ec2vae"], dict(TARGETS["ec2vae"]))
+    table = figures_table(EC2_EVAL, spec_of("ec2vae").paper, dict(spec_of("ec2vae").targets))
     assert list(table.columns) == ["figure", "this model", "paper", "target"]
     rows = dict(zip(table["figure"], table["this model"]))
     assert rows["reconstruction accuracy, greedy"] == "0.4" and rows["active units (dims whose mean varies)"] == "12 of 16"
     assert (table["paper"] == "—").all()  # the EC²-VAE paper gives no numbers to set beside
     assert table.set_index("figure").loc["reconstruction accuracy, greedy", "target"] == "≥ 0.95"
-    ar = figures_table(AR_EVAL, PAPER_FIGURES["arvae"]).set_index("figure")
+    ar = figures_table(AR_EVAL, spec_of("arvae").paper).set_index("figure")
     assert ar.loc["interpretability (mean R²)", "paper"] == "0.96"
     assert "rhythm test ‖Δz_r‖ / ‖Δz_p‖" not in ar.index
 
@@ -134,7 +133,7 @@ def test_report_of_a_shipped_card_shows_its_figures_and_plots():
     text = "\n".join(m.value for m in at.markdown)
     assert "made-up-for-test.npz" in text and "train 8, valid 1, test 1" in text
     assert "**10** steps, **2** epochs" in text and "2.0 min on test hardware" in text
-    assert PAPER_FIGURES["ec2vae"]["source"] in text
+    assert spec_of("ec2vae").paper["source"] in text
     # today's targets, not the lines stored at ship time (the card says ratio ≥ 3 was met; the target is now 5)
     assert ":red-badge[missed] recon_accuracy_greedy: 0.4 (target ≥ 0.95)" in text
     assert ":red-badge[missed] transposition_test.ratio: 4 (target ≥ 5)" in text

@@ -8,7 +8,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from explorer.audio import audio_status
-from explorer.latent.trained import TrainedModel
+from explorer.models.trained import TrainedModel
 from explorer.music.attributes import AR_ATTRIBUTES, LABELS
 from explorer.ui.resources import default_dataset
 from helpers_app import ROOT, run_app, run_model_page

@@ -22,7 +22,8 @@ def perf_models_env(tmp_path_factory):
     import torch
 
     from explorer.data.performances import SCORE_FEATURES
-    from explorer.models.virtuoso import VirtuosoConfig, VirtuosoVAE, save_virtuoso
+    from explorer.models.checkpoint import save_performance_checkpoint
+    from explorer.models.virtuoso import VirtuosoConfig, VirtuosoVAE
 
     folder = tmp_path_factory.mktemp("perf_models")
     torch.manual_seed(0)
@@ -30,8 +31,8 @@ def perf_models_env(tmp_path_factory):
                                    target_mean=(-1.0, 0.5, 0.0, -0.3), target_std=(0.3, 0.1, 0.02, 0.5)))
     labels = [{"name": f"p{i} · {e}", "piece": "P", "pianist": f"p{i}", "emotion": e, "source": "emotion",
                "split": "train", "path": f"x{i}"} for i, e in enumerate(["Sad", "Anger", "Relax"])]
-    save_virtuoso(folder / "perf-tiny.safetensors", m, styles={"z": np.eye(3, 4, dtype=np.float32) * 2,
-                                                               "labels": labels})
+    save_performance_checkpoint(folder / "perf-tiny.safetensors", m,
+                                styles={"z": np.eye(3, 4, dtype=np.float32) * 2, "labels": labels})
     old = os.environ.get("LATENT_EXPLORER_PERFORMANCE_MODELS")
     os.environ["LATENT_EXPLORER_PERFORMANCE_MODELS"] = str(folder)
     yield

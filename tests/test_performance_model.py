@@ -12,10 +12,11 @@ import torch
 from explorer.data.performances import SCORE_FEATURES, list_performances, load_examples
 from explorer.eval.performance import (MeanPerformance, knn_leave_one_group_out, pearson, per_beat,
                                        performance_metrics)
-from explorer.models.checkpoint import CheckpointError
-from explorer.models.virtuoso import VirtuosoConfig, VirtuosoVAE, load_virtuoso, save_virtuoso
+from explorer.models.checkpoint import CheckpointError, load_performance_checkpoint, save_performance_checkpoint
+from explorer.models.performance_style import windows_of
+from explorer.models.virtuoso import VirtuosoConfig, VirtuosoVAE
 from explorer.train.performance import main as train_main
-from explorer.train.performance import window_batch, windows_of
+from explorer.train.performance import window_batch
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 SHIPPED = Path(__file__).resolve().parents[1] / "assets" / "performance"
@@ -80,7 +81,7 @@ def test_train_command_writes_and_resumes(shared_data, tmp_path):
     assert st["step"] == 3
     assert train_main(args[:-3] + ["--max-steps", "5", "--quiet"]) == 0
     assert torch.load(tmp_path / "run" / "state.pt", weights_only=True)["step"] == 5
-    model, card, styles = load_virtuoso(tmp_path / "run" / "best.safetensors")
+    model, card, styles = load_performance_checkpoint(tmp_path / "run" / "best.safetensors")
     assert model.config.z_dims == 4 and card["data"]["test_pieces"] == ["Schubert_D783_no15"]
     assert train_main(["--data", str(tmp_path / "nothing"), "--out", str(tmp_path / "x")]) == 2
 
@@ -89,17 +90,18 @@ def test_checkpoint_round_trip_and_refusals(tmp_path):
     m = tiny()
     z = np.arange(8, dtype=np.float32).reshape(2, 4)
     labels = [{"name": "a", "emotion": "Sad"}, {"name": "b", "emotion": ""}]
-    path = save_virtuoso(tmp_path / "m.safetensors", m, card={"hello": 1}, styles={"z": z, "labels": labels})
-    m2, card, styles = load_virtuoso(path)
+    path = save_performance_checkpoint(tmp_path / "m.safetensors", m, card={"hello": 1},
+                                       styles={"z": z, "labels": labels})
+    m2, card, styles = load_performance_checkpoint(path)
     assert card == {"hello": 1} and styles["labels"] == labels
     np.testing.assert_array_equal(styles["z"].numpy(), z)
     for k, v in m.state_dict().items():
         assert torch.equal(v, m2.state_dict()[k])
     (tmp_path / "junk.safetensors").write_bytes(b"not a checkpoint")
     with pytest.raises(CheckpointError, match="not a safetensors file"):
-        load_virtuoso(tmp_path / "junk.safetensors")
+        load_performance_checkpoint(tmp_path / "junk.safetensors")
     with pytest.raises(CheckpointError, match="no checkpoint file"):
-        load_virtuoso(tmp_path / "absent.safetensors")
+        load_performance_checkpoint(tmp_path / "absent.safetensors")
     # the melody loader refuses it with a pointer to the page
     from explorer.models.checkpoint import read_metadata
 
@@ -142,11 +144,12 @@ def test_mean_performance_baseline_is_the_context_mean(examples):
 
 @pytest.mark.skipif(not any(SHIPPED.glob("*.safetensors")), reason="no shipped performance checkpoint yet")
 def test_shipped_model_plays_a_default_score_in_audibly_different_styles():
-    from explorer.latent.performance import PerformanceStyle
+    from explorer.data.default import default_score_notes
+    from explorer.models.performance_style import PerformanceStyle
 
     ps = PerformanceStyle.load(sorted(SHIPPED.glob("*.safetensors"))[0], device="cpu")
     assert ps.card["eval"]["beats_both_baselines"] == {"velocity_r": True, "tempo_r": True}
-    score = ps.default_score("Mozart K.545 i (exposition)")
+    score = default_score_notes("Mozart K.545 i (exposition)")
     presets = ps.emotion_presets()
     assert set(presets) == {"Anger", "Enjoy", "OR", "Relax", "Sad"}
     renders = {k: ps.render(score, presets[k]) for k in ("Anger", "Relax", "Sad")}

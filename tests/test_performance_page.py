@@ -18,7 +18,8 @@ def perf_models(tmp_path_factory):
     import torch
 
     from explorer.data.performances import EMOTIONS, SCORE_FEATURES
-    from explorer.models.virtuoso import VirtuosoConfig, VirtuosoVAE, save_virtuoso
+    from explorer.models.checkpoint import save_performance_checkpoint
+    from explorer.models.virtuoso import VirtuosoConfig, VirtuosoVAE
 
     torch.manual_seed(0)
     m = VirtuosoVAE(VirtuosoConfig(n_features=len(SCORE_FEATURES), hidden=16, z_dims=4,
@@ -28,7 +29,7 @@ def perf_models(tmp_path_factory):
               for i in range(10)]
     z = np.random.default_rng(0).normal(size=(10, 4)).astype(np.float32)
     folder = tmp_path_factory.mktemp("perf_models")
-    save_virtuoso(folder / "perf-tiny.safetensors", m, card={}, styles={"z": z, "labels": labels})
+    save_performance_checkpoint(folder / "perf-tiny.safetensors", m, card={}, styles={"z": z, "labels": labels})
     return folder
 
 
@@ -69,17 +70,18 @@ def test_a_clicked_performance_on_the_map_lends_its_style(page_env):
 
 
 def test_bad_upload_and_too_long_score_give_a_way_on(page_env, monkeypatch):
-    import explorer.latent.performance as lp
+    import explorer.data.default as default
+    import explorer.models.performance_style as ps
     from explorer.data.performances import PerformanceDataError
 
     at = _run(perf_score_kind="upload")
     assert any("Upload a score" in i.value for i in at.info)
     # AppTest cannot feed a file uploader; the page's upload path is this function (the browser test uploads)
     with pytest.raises(PerformanceDataError, match="does not parse"):
-        lp.score_from_bytes(b"<score-partwise><part", "broken.musicxml")
+        default.score_from_bytes(b"<score-partwise><part", "broken.musicxml")
     at = _run(perf_default="Joplin: Maple Leaf Rag")
     assert not at.error and not at.warning  # 1489 notes fit
-    monkeypatch.setattr(lp, "MAX_INTERACTIVE_NOTES", 400)
+    monkeypatch.setattr(ps, "MAX_INTERACTIVE_NOTES", 400)
     at = _run(perf_default="Joplin: Maple Leaf Rag")
     assert any("render the first" in w.value for w in at.warning), [w.value for w in at.warning]
     assert "measures 1–" in at.subheader[0].value and len(at.get("audio")) == 1

@@ -11,10 +11,10 @@ import torch
 from explorer.data.dataset import SegmentDataset
 from explorer.latent import projection as P
 from explorer.latent.cache import entry_path, load_arrays, save_arrays
-from explorer.latent.trained import TrainedModel
 from explorer.models.arvae import ARVAE, ARVAEConfig
 from explorer.models.checkpoint import save_checkpoint
 from explorer.models.ec2vae import EC2VAE, EC2VAEConfig
+from explorer.models.trained import TrainedModel
 from explorer.music.melody import HOLD, REST
 from explorer.paths import content_key
 

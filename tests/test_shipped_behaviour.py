@@ -5,7 +5,8 @@
    raises its attribute in about the share of melodies its card states ("melodies that rose"), for
    the attributes the card calls strong; the AR-VAE's regularised dims raise theirs.
 2. The audio of a decoded melody is not silent and its onsets fall on the melody's onset steps at the
-   tempo played, through ``decode_to_wav`` and through the attribute-sliders page itself.
+   tempo played, through the pages' path from z to sound (``decode_one`` → ``melody_to_midi_bytes`` →
+   ``render_wav_bytes``) and through the attribute-sliders page itself.
 """
 from __future__ import annotations
 
@@ -18,11 +19,13 @@ import pytest
 import soundfile
 
 from explorer.audio import audio_status
-from explorer.data.default import assets_dir, load_default
-from explorer.latent.trained import TrainedModel
+from explorer.data.default import load_default
+from explorer.latent.control import steer
 from explorer.models.checkpoint import read_metadata
+from explorer.models.trained import TrainedModel
 from explorer.music.attributes import compute
 from explorer.music.melody import tokens_to_notes
+from explorer.paths import assets_dir
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -69,6 +72,10 @@ class Case:
         _, self.mu, _ = self.tm.encode(self.tokens, self.chroma)
         self.base = compute(self.tm.decode_tokens(self.mu, self.chroma))  # the greedy reconstruction, as the card
 
+    def steer(self, name: str, amount: float) -> np.ndarray:
+        """(N, D): the melodies' codes moved by ``amount`` × the stored vector of attribute ``name``."""
+        return steer(self.mu, vectors=self.tm.attribute_vectors, amounts={name: amount})
+
     def rose(self, z, name: str) -> np.ndarray:
         """(N,) bool: the attribute ``name`` of the decode of ``z`` (N, D) is above the reconstruction's."""
         return compute(self.tm.decode_tokens(z, self.chroma), (name,))[name] > self.base[name]
@@ -107,11 +114,11 @@ def test_stored_vectors_raise_their_attribute_in_the_share_the_card_states(cases
     n = len(case.mu)
     assert n == (N_MELODIES if case.tm.n_steps == 32 else 51)
     for attr, card_share in STRONG[name].items():
-        share = float(case.rose(case.tm.shift(case.mu, attr, 1.0), attr).mean())
+        share = float(case.rose(case.steer(attr, 1.0), attr).mean())
         assert share >= required_share(card_share, n), f"{name} {attr}: rose in {share:.1%}, card {card_share:.1%}"
         # and the opposite amount lowers it: the vector is a direction, not a constant nudge upwards
         if card_share >= 0.99:
-            assert case.rose(case.tm.shift(case.mu, attr, -1.0), attr).mean() <= 0.05, (name, attr)
+            assert case.rose(case.steer(attr, -1.0), attr).mean() <= 0.05, (name, attr)
 
 
 @pytest.mark.xfail(strict=True, reason="card: +1 × note_density / rhythmic_complexity vector raised them in 86% / "
@@ -120,7 +127,7 @@ def test_stored_vectors_raise_their_attribute_in_the_share_the_card_states(cases
 def test_musicvae16_density_vectors_fall_short_of_their_card_on_the_default_data(cases):
     case = cases("musicvae16-nottingham-oneills")
     for attr, card_share in MUSICVAE16_SHORT.items():
-        share = float(case.rose(case.tm.shift(case.mu, attr, 1.0), attr).mean())
+        share = float(case.rose(case.steer(attr, 1.0), attr).mean())
         assert share >= required_share(card_share, len(case.mu)), (attr, share)
 
 
@@ -181,13 +188,16 @@ def musicvae():
 
 
 @pytest.mark.skipif(not audio_status()[0], reason="FluidSynth is not available")
-def test_decode_to_wav_sounds_the_decoded_melody_at_its_tempo(musicvae, tmp_cache):
-    from explorer.latent.control import decode_to_wav
+def test_the_z_to_audio_path_sounds_the_decoded_melody_at_its_tempo(musicvae, tmp_cache):
+    from explorer.audio import render_wav_bytes
+    from explorer.latent.control import decode_one
+    from explorer.music.convert import melody_to_midi_bytes
 
     ds = load_default().take_split("test")
     for row, qpm in ((3, 100.0), (5, 140.0)):
         _, mu, _ = musicvae.encode([ds.melody(row)])
-        melody, midi, wav = decode_to_wav(musicvae, mu[0], None, qpm=qpm, cache=False)
+        melody = decode_one(musicvae, mu[0], None, qpm=qpm)
+        wav = render_wav_bytes(melody_to_midi_bytes(melody), cache=False)
         steps = [n.start for n in tokens_to_notes(melody.tokens)]
         assert len(steps) >= 8  # a real melody, not one long note
         assert_onsets_match(wav, steps, qpm)

@@ -36,8 +36,8 @@ def test_evaluate_unseen_refuses_a_corpus_the_model_was_trained_on(tmp_path, one
     from explorer.data.dataset import segment_tunes
     from explorer.data.midi_files import tune_from_midi
     from explorer.eval.run import evaluate_unseen
-    from explorer.latent.trained import TrainedModel
     from explorer.models.registry import build_model
+    from explorer.models.trained import TrainedModel
     from tests.conftest import make_midi
 
     notes = [(60 + (i * 5) % 12, i * 0.5, i * 0.5 + 0.5) for i in range(32)]

@@ -245,13 +245,14 @@ def to_wav_bytes(samples: np.ndarray, sample_rate: int = 22050) -> bytes:
 
 def render_wav_bytes(midi, *, program: int | None = None, qpm: float | None = None,
                      soundfont: str | os.PathLike | None = None, sample_rate: int = 22050,
-                     normalize: bool = True) -> bytes:
+                     normalize: bool = True, cache: bool = True) -> bytes:
     """:func:`render` then :func:`to_wav_bytes`, cached by content in :data:`AUDIO_CACHE`.
 
     The key hashes the MIDI file's bytes (a ``PrettyMIDI`` is written out to get them, so
     objects that differ by less than a tick share audio), every setting, and the soundfont's
     path, modification time and size. Hits come from memory, else from
-    ``cache_root() / "audio"``; a hit needs no FluidSynth. Parameters and errors are those
+    ``cache_root() / "audio"``; a hit needs no FluidSynth. ``cache=False`` neither reads nor
+    writes the cache (what a miss costs, for timings). Other parameters and errors are those
     of :func:`render`.
 
     Returns
@@ -264,13 +265,14 @@ def render_wav_bytes(midi, *, program: int | None = None, qpm: float | None = No
     stat = sf2.stat()
     key = content_key(_RENDER_VERSION, _midi_bytes(midi), program, qpm, str(sf2),
                       stat.st_mtime_ns, stat.st_size, sample_rate, bool(normalize))
-    wav = AUDIO_CACHE.get(key)
+    wav = AUDIO_CACHE.get(key) if cache else None
     if wav is not None and wav.startswith(b"RIFF"):
         return wav
     samples = render(midi, program=program, qpm=qpm, soundfont=sf2, sample_rate=sample_rate,
                      normalize=normalize)
     wav = to_wav_bytes(samples, sample_rate)
-    AUDIO_CACHE.put(key, wav)
+    if cache:
+        AUDIO_CACHE.put(key, wav)
     return wav
 
 

@@ -1,22 +1,27 @@
-"""The embedded default data: melodies from the music21 corpus (pip package).
+"""The embedded default data, from the music21 corpus (pip package): melody segments for the
+melody models, and scores for the performance-style model.
 
-A built copy ships as ``assets/data/default.npz`` so the first start does not
-spend minutes parsing ABC; without it the dataset is built once into the
-cache folder.
+A built copy of the melodies ships as ``assets/data/default.npz`` (``default16.npz``: 16 bars)
+so the first start does not spend minutes parsing ABC; without it the dataset is built once
+into the cache folder.
 """
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 
 from explorer.data.dataset import SegmentDataset, concat
-from explorer.paths import cache_root
+from explorer.data.performances import ScoreNotes, load_score, score_notes
+from explorer.paths import assets_dir, cache_root
 
 DEFAULT_COLLECTIONS = ("oneills1850", "airdsAirs", "bach")
 DEFAULT_NAME = "music21 corpus: O'Neill's 1850, Aird's Airs, Bach chorales"
-
-
-def assets_dir() -> Path:
-    return Path(__file__).resolve().parents[2] / "assets"
+#: The embedded default scores of the performance-style model: name → music21 corpus path.
+DEFAULT_SCORES = {
+    "Mozart K.545 i (exposition)": "mozart/k545/movement1_exposition.mxl",
+    "Bach BWV 846 (WTC I prelude in C)": "bach/bwv846.mxl",
+    "Joplin: Maple Leaf Rag": "joplin/maple_leaf_rag.mxl",
+}
 
 
 def _file_name(bars: int) -> str:
@@ -53,3 +58,22 @@ def load_default(*, bars: int = 2, progress: bool = False) -> SegmentDataset:
         if p.exists():
             return SegmentDataset.load(p)
     return SegmentDataset.load(build_default(cached_default_path(bars), bars=bars, progress=progress))
+
+
+def default_score_notes(name: str) -> ScoreNotes:
+    """The score features of one of :data:`DEFAULT_SCORES`, read from the music21 corpus."""
+    if name not in DEFAULT_SCORES:
+        raise ValueError(f"unknown default score {name!r}; accepted: {', '.join(DEFAULT_SCORES)}")
+    from music21 import corpus
+
+    return score_notes(load_score(corpus.getWork(DEFAULT_SCORES[name])))
+
+
+def score_from_bytes(data: bytes, name: str) -> ScoreNotes:
+    """The score features of a MusicXML/MXL/MIDI file the user brings instead of a default
+    (PerformanceDataError when it does not parse)."""
+    suffix = Path(name).suffix.lower()
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / f"upload{suffix}"
+        path.write_bytes(data)
+        return score_notes(load_score(path))

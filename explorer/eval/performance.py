@@ -115,7 +115,7 @@ def knn_leave_one_group_out(z, labels, groups, k: int = KNN_K) -> dict:
 def evaluate(ps, examples, train_examples) -> dict:
     """All figures for the PerformanceStyle ``ps``; ``examples`` every loaded performance,
     ``train_examples`` those the baselines learn from."""
-    from explorer.train.performance import style_table
+    from explorer.models.performance_style import style_table
 
     test = [e for e in examples if e.record.split == "test"]
     if not test:
@@ -185,12 +185,12 @@ def card_markdown(name: str, card: dict) -> str:
 
 def ship(ps, out, res: dict, table: dict, notes=()) -> Path:
     """Write the model of ``ps`` with the style table and eval figures to ``out`` and ``out``.md."""
-    from explorer.models.virtuoso import save_virtuoso
+    from explorer.models.checkpoint import save_performance_checkpoint
 
     out = Path(out)
     card = dict(ps.card) | {"eval": res, "notes": list(notes),
                             "eval_command": f"explorer eval {out.as_posix()} --data ../shared/data --json"}
-    save_virtuoso(out, ps.model, card=card, styles=table)
+    save_performance_checkpoint(out, ps.model, card=card, styles=table)
     out.with_suffix(".md").write_text(card_markdown(out.stem, card))
     return out
 
@@ -209,16 +209,16 @@ def main(argv: list[str]) -> int:
     import torch
 
     from explorer.data.performances import default_data_root, list_performances, load_examples
-    from explorer.latent.performance import PerformanceStyle
     from explorer.models.checkpoint import CheckpointError
-    from explorer.train.performance import VALID_PIECES
+    from explorer.models.performance_style import PerformanceStyle
 
     if args.threads:
         torch.set_num_threads(args.threads)
     try:
         ps = PerformanceStyle.load(args.checkpoint, device=args.device)
         examples = load_examples(list_performances(args.data or default_data_root()), progress=not args.quiet)
-        train = [e for e in examples if e.record.split == "train" and e.record.piece not in VALID_PIECES]
+        valid_pieces = ps.card.get("data", {}).get("valid_pieces", [])  # held out by its training run
+        train = [e for e in examples if e.record.split == "train" and e.record.piece not in valid_pieces]
         res, table = evaluate(ps, examples, train)
         if args.ship:
             res["shipped_to"] = str(ship(ps, args.ship, res, table, args.note or []))

@@ -7,30 +7,11 @@ import numpy as np
 import torch
 
 from explorer.eval.metrics import active_units, interpretability, mig, sap, spearman
-from explorer.latent.trained import TrainedModel
 from explorer.models.base import rhythm_targets
+from explorer.models.trained import TrainedModel
 from explorer.music.attributes import ATTRIBUTES
 from explorer.music.attributes import compute as compute_attributes
 from explorer.music.melody import HOLD, N_PITCHES, REST, transpose_tokens
-
-# what the papers report, for the model report page and the cards
-PAPER_FIGURES = {
-    "ec2vae": {"source": "Yang et al., ISMIR 2019 (Nottingham)",
-               "note": "the paper reports reconstruction qualitatively; targets: greedy ≥ 0.95, onset pitch ≥ 0.85, "
-                       "transposition ratio ≥ 5"},
-    "arvae": {"source": "Pati & Lerch 2020 (AR-VAE, Measures dataset)", "interpretability_mean": 0.96,
-              "note": "targets: mean interpretability ≥ 0.90, greedy ≥ 0.95"},
-    # Roberts et al. 2018, Table 1: 2-bar melody reconstruction accuracy, flat model
-    "musicvae": {"source": "Roberts et al., ICML 2018 (Lakh MIDI melodies, 2 bars)",
-                 "recon_accuracy_teacher_forced": 0.986, "recon_accuracy_greedy": 0.951,
-                 "note": "the paper's 0.951 is 'sampling' accuracy (the decoder fed its own outputs), the same "
-                         "measure as greedy here; target: greedy ≥ 0.95"},
-    # Table 1, 16-bar melodies: hierarchical decoder 0.812 sampled vs 0.620 for a flat decoder
-    "musicvae16": {"source": "Roberts et al., ICML 2018 (Lakh MIDI melodies, 16 bars)",
-                   "recon_accuracy_greedy": 0.812,
-                   "note": "0.812 sampled with the hierarchical decoder vs 0.620 for a flat one; target: greedy ≥ 0.80 "
-                           "and above a flat model of the same size on the same data"},
-}
 
 
 @torch.no_grad()

@@ -16,19 +16,6 @@ import numpy as np
 from explorer.music.attributes import ATTRIBUTES, compute
 
 MIN_SEGMENTS = 8  # fewer rows give quartiles of one or two melodies
-EXTRA_PREFIX = "attribute_vector."  # checkpoint extras: attribute_vector.<name> → (D,)
-
-
-def vectors_to_extras(vectors: dict) -> dict:
-    """``{name: (D,)}`` → checkpoint extras ``{"attribute_vector.<name>": (D,)}``."""
-    return {EXTRA_PREFIX + k: np.asarray(v, np.float32) for k, v in vectors.items()}
-
-
-def vectors_from_extras(extras: dict) -> dict:
-    """The attribute vectors stored in a checkpoint's extras, ``{name: (D,) float32}``, in attribute order."""
-    found = {k[len(EXTRA_PREFIX):]: np.asarray(v.cpu() if hasattr(v, "cpu") else v, np.float32)
-             for k, v in extras.items() if k.startswith(EXTRA_PREFIX)}
-    return {k: found[k] for k in sorted(found, key=lambda a: (ATTRIBUTES.index(a) if a in ATTRIBUTES else 99, a))}
 
 
 def quartile_vector(mu: np.ndarray, values: np.ndarray, seed: int = 0) -> np.ndarray:
@@ -97,7 +84,7 @@ def attribute_vectors(tm, dataset, names=ATTRIBUTES, limit: int = 4000, seed: in
 
     Parameters
     ----------
-    tm : explorer.latent.trained.TrainedModel
+    tm : explorer.models.trained.TrainedModel
         Anything with ``encode(tokens (N, T), chroma (N, T, 12)) -> (z, mu, sigma)``.
     dataset : explorer.data.dataset.SegmentDataset
         Segments of the model's length; see :func:`training_rows` for which rows are used.

@@ -1,18 +1,20 @@
 """Steering a melody through its latent code: set regularised dims, add
 attribute vectors, sweep one control and measure what comes out.
 
-Used by the attribute-sliders page and usable from a notebook::
+Used by the attribute-sliders page and usable from a notebook; the page's path from z to
+sound is :func:`decode_one`, then ``explorer.music.convert.melody_to_midi_bytes`` and
+``explorer.audio.render_wav_bytes``::
 
     _, mu, _ = tm.encode([seed])
-    z = steer(mu[0], dims={2: 1.5}, vectors=vecs, amounts={"contour": -1.0})
-    melody, midi, wav = decode_to_wav(tm, z, seed.chroma, qpm=seed.qpm)
+    z = steer(mu[0], dims={2: 1.5}, vectors=tm.attribute_vectors, amounts={"contour": -1.0})
+    melody = decode_one(tm, z, seed.chroma, qpm=seed.qpm)
+    wav = render_wav_bytes(melody_to_midi_bytes(melody))
 """
 from __future__ import annotations
 
 import numpy as np
 
 from explorer.music.attributes import ATTRIBUTES, compute
-from explorer.music.convert import melody_to_midi, midi_to_bytes
 from explorer.music.melody import DEFAULT_QPM, Melody
 
 DIM_RANGE = (-3.0, 3.0)  # a regularised dim's slider: about ±3 prior standard deviations
@@ -22,21 +24,25 @@ AMOUNT_RANGE = (-2.0, 2.0)  # an attribute vector's amount: up to twice the quar
 def steer(mu, dims: dict | None = None, vectors: dict | None = None, amounts: dict | None = None) -> np.ndarray:
     """A latent code: ``mu`` with ``dims`` set, plus ``Σ amounts[name] · vectors[name]``.
 
+    ``steer(z, vectors=tm.attribute_vectors, amounts={"note_density": 1.0})`` asks for more
+    notes with the vector a checkpoint stores, −1.0 for fewer.
+
     Parameters
     ----------
     mu : array_like
-        The starting code, shape (D,).
+        The starting code, shape (D,), or a batch of codes (N, D).
     dims : dict of int to float, optional
         Dim index → the value it takes (before the vectors are added).
     vectors : dict of str to array_like, optional
-        Attribute name → vector (D,), as :func:`explorer.latent.attribute_vectors.attribute_vectors` gives.
+        Attribute name → vector (D,), as :func:`explorer.latent.attribute_vectors.attribute_vectors`
+        gives or ``TrainedModel.attribute_vectors`` holds.
     amounts : dict of str to float, optional
         Attribute name → how much of its vector to add; every name needs a vector.
 
     Returns
     -------
     z : numpy.ndarray
-        Shape (D,), float32; a new array (``mu`` is not changed).
+        The shape of ``mu``, float32; a new array (``mu`` is not changed).
 
     Raises
     ------
@@ -45,18 +51,19 @@ def steer(mu, dims: dict | None = None, vectors: dict | None = None, amounts: di
     KeyError
         For an amount whose attribute has no vector.
     """
-    z = np.array(mu, dtype=np.float32).reshape(-1)  # (D,)
+    z = np.array(mu, dtype=np.float32)  # (D,) or (N, D)
+    n_dims = z.shape[-1]
     for d, v in (dims or {}).items():
-        if not 0 <= int(d) < len(z):
-            raise ValueError(f"dim must lie in 0..{len(z) - 1}, got {d}")
-        z[int(d)] = float(v)
+        if not 0 <= int(d) < n_dims:
+            raise ValueError(f"dim must lie in 0..{n_dims - 1}, got {d}")
+        z[..., int(d)] = float(v)
     for name, a in (amounts or {}).items():
         if not a:
             continue
         if vectors is None or name not in vectors:
             raise KeyError(f"no attribute vector for {name!r}; have {sorted(vectors or {})}")
         vec = np.asarray(vectors[name], dtype=np.float32)
-        if vec.shape != z.shape:
+        if vec.shape != (n_dims,):
             raise ValueError(f"the vector of {name!r} has shape {vec.shape}; z has {z.shape}")
         z += float(a) * vec
     return z
@@ -94,7 +101,7 @@ def sweep_attributes(tm, mu, chroma, values, *, dim: int | None = None, vector=N
 
     Parameters
     ----------
-    tm : explorer.latent.trained.TrainedModel
+    tm : explorer.models.trained.TrainedModel
     mu : array_like, shape (D,)
         The seed's posterior mean.
     chroma : array_like, shape (T, 12)
@@ -148,45 +155,3 @@ def decode_one(tm, z, chroma=None, *, qpm: float = DEFAULT_QPM) -> Melody:
     z = np.asarray(z, dtype=np.float32).reshape(1, -1)  # (1, D)
     ch = None if chroma is None else np.asarray(chroma, np.float32)[None]  # (1, T, 12)
     return tm.decode(z, ch, qpm=qpm)[0]
-
-
-def decode_to_wav(tm, z, chroma=None, *, qpm: float = DEFAULT_QPM, program: int = 0,
-                  cache: bool = True) -> tuple[Melody, bytes, bytes]:
-    """What one slider move costs: z → melody → MIDI → WAV, as the pages play it.
-
-    Parameters
-    ----------
-    tm : explorer.latent.trained.TrainedModel
-    z : array_like
-        One latent code, shape (D,).
-    chroma : array_like, optional
-        Chord condition (T, 12); default none.
-    qpm : float
-        Tempo of the melody, quarter notes per minute.
-    program : int
-        General MIDI program 0..127 of the melody (and its chords).
-    cache : bool
-        Serve the WAV from the audio content cache when it holds it (as the app
-        does); False renders with FluidSynth every time (for timing).
-
-    Returns
-    -------
-    melody : explorer.music.melody.Melody
-        The greedy decode of ``z``.
-    midi : bytes
-        A standard MIDI file of the melody.
-    wav : bytes
-        16-bit WAV, 22.05 kHz, loudness-normalised.
-
-    Raises
-    ------
-    explorer.audio.AudioUnavailable
-        Without FluidSynth (and, with ``cache``, no cached audio).
-    """
-    # audio sits above latent in the layers; import it only when rendering is asked for
-    from explorer.audio import render, render_wav_bytes, to_wav_bytes
-
-    melody = decode_one(tm, z, chroma, qpm=qpm)
-    midi = midi_to_bytes(melody_to_midi(melody, program=program))
-    wav = render_wav_bytes(midi) if cache else to_wav_bytes(render(midi))
-    return melody, midi, wav

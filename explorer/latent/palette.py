@@ -49,7 +49,7 @@ def palette(tm, corners, n: int = 4) -> list:
 
     Parameters
     ----------
-    tm : explorer.latent.trained.TrainedModel
+    tm : explorer.models.trained.TrainedModel
     corners : sequence of explorer.music.melody.Melody
         A, B, C, D, each of the model's length.
     n : int

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 from explorer.models.checkpoint import load_checkpoint, save_checkpoint
+from explorer.models.registry import TARGETS, UNSEEN_TARGETS
 
 MAX_SHIPPED_MB = 25
 
@@ -81,18 +82,6 @@ def ship(run_checkpoint, out_path, *, eval_result: dict, extra_card: dict | None
     return out
 
 
-TARGETS = {
-    "ec2vae": [("recon_accuracy_greedy", 0.95), ("recon_accuracy_onset_pitch", 0.85), ("transposition_test.ratio", 5.0)],
-    "arvae": [("interpretability.mean", 0.90), ("recon_accuracy_greedy", 0.95), ("recon_accuracy_onset_pitch", 0.85)],
-    "musicvae": [("recon_accuracy_greedy", 0.95), ("recon_accuracy_onset_pitch", 0.85)],
-    "musicvae16": [("recon_accuracy_greedy", 0.80), ("recon_accuracy_onset_pitch", 0.60)],
-}
-# on each corpus left out of a model's training (music its users bring)
-UNSEEN_TARGETS = {
-    "ec2vae": [("recon_accuracy_greedy", 0.93), ("recon_accuracy_onset_pitch", 0.80), ("transposition_test.ratio", 5.0)],
-    "arvae": [("recon_accuracy_greedy", 0.93), ("recon_accuracy_onset_pitch", 0.80), ("interpretability.mean", 0.95)],
-    "musicvae": [("recon_accuracy_greedy", 0.93), ("recon_accuracy_onset_pitch", 0.80)],
-}
 # the columns of the card's side-by-side table: (label, dotted key)
 COMPARE_COLUMNS = [("greedy", "recon_accuracy_greedy"), ("teacher-forced", "recon_accuracy_teacher_forced"),
                    ("onset pitch", "recon_accuracy_onset_pitch"), ("rhythm", "recon_accuracy_rhythm"),
@@ -116,11 +105,11 @@ def _lines(targets, ev: dict, where: str = "") -> list[str]:
 
 
 def target_lines(model: str, ev: dict, unseen: dict | None = None) -> list[str]:
-    """'name: measured vs target — met/missed' for the targets on the model's own test split
-    (``ev``) and on each corpus it never saw (``unseen``: ``{corpus: figures}``)."""
-    out = _lines(TARGETS.get(model, []), ev)
+    """'name: measured vs target — met/missed' for the targets of the model's spec (explorer.models.registry)
+    on its own test split (``ev``) and on each corpus it never saw (``unseen``: ``{corpus: figures}``)."""
+    out = _lines(TARGETS.get(model, ()), ev)
     for corpus, figs in (unseen or {}).items():
-        out += _lines(UNSEEN_TARGETS.get(model, []), figs, f"unseen {corpus}: ")
+        out += _lines(UNSEEN_TARGETS.get(model, ()), figs, f"unseen {corpus}: ")
     return out
 
 

@@ -69,6 +69,14 @@ def midi_to_bytes(pm: pretty_midi.PrettyMIDI) -> bytes:
     return buf.getvalue()
 
 
+def melody_to_midi_bytes(melody: Melody, program: int = MELODY_PROGRAM, qpm: float | None = None) -> bytes:
+    """The standard MIDI file of ``melody`` (and its chords) played by GM ``program`` at ``qpm``
+    quarter notes per minute (None: the melody's own tempo); what the pages play and offer for download."""
+    if qpm:
+        melody = Melody(melody.tokens, melody.chroma, qpm, melody.meta)
+    return midi_to_bytes(melody_to_midi(melody, program=program))
+
+
 def melodies_to_midi(melodies, *, gap_steps: int = 0, **kwargs) -> pretty_midi.PrettyMIDI:
     """One PrettyMIDI that plays ``melodies`` one after another (a timeline),
     with ``gap_steps`` of silence between them, at the first melody's tempo."""

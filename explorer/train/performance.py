@@ -21,30 +21,13 @@ import torch
 from explorer.data.performances import (SCORE_FEATURES, TARGETS, PerformanceExample, default_data_root,
                                         list_performances, load_examples)
 from explorer.device import pick_device
-from explorer.models.virtuoso import VirtuosoConfig, VirtuosoVAE, save_virtuoso
+from explorer.models.checkpoint import save_performance_checkpoint
+from explorer.models.performance_style import windows_of
+from explorer.models.virtuoso import VirtuosoConfig, VirtuosoVAE
 from explorer.train.trainer import read_state
 
 VALID_PIECES = ("kv330_2", "kv533_2")  # two slow Batik movements: whole pieces held out for model selection
 SAVE_EVERY_S = 180
-
-
-def example_tensors(feats, beat, measure, targets=None, device="cpu"):
-    """One sequence as a batch of one: feats (1, T, F), beat, measure (1, T) long, targets (1, T, P) or None."""
-    f = torch.as_tensor(np.asarray(feats), dtype=torch.float32, device=device)[None]
-    b = torch.as_tensor(np.asarray(beat), dtype=torch.long, device=device)[None]
-    m = torch.as_tensor(np.asarray(measure), dtype=torch.long, device=device)[None]
-    t = None if targets is None else torch.as_tensor(np.asarray(targets), dtype=torch.float32, device=device)[None]
-    return f, b, m, t
-
-
-def windows_of(n_notes: int, window: int, hop: int) -> list[int]:
-    """Start indices of windows of ``window`` notes every ``hop`` notes, the last one flush with the end."""
-    if n_notes <= window:
-        return [0]
-    starts = list(range(0, n_notes - window + 1, hop))
-    if starts[-1] != n_notes - window:
-        starts.append(n_notes - window)
-    return starts
 
 
 def window_batch(examples: list[PerformanceExample], items, window: int, device):
@@ -60,28 +43,6 @@ def window_batch(examples: list[PerformanceExample], items, window: int, device)
         t.append(ex.targets[sl])
     as_t = lambda a, dt: torch.as_tensor(np.stack(a), dtype=dt, device=device)  # noqa: E731
     return as_t(f, torch.float32), as_t(b, torch.long), as_t(m, torch.long), as_t(t, torch.float32)
-
-
-@torch.no_grad()
-def encode_example(model: VirtuosoVAE, feats, beat, measure, targets, window: int = 256) -> np.ndarray:
-    """The style of one performance: the mean posterior mean over its windows (as in training), (Z,)."""
-    device = next(model.parameters()).device
-    n = len(feats)
-    w = min(window, n)
-    mus = []
-    for s in windows_of(n, w, w):
-        sl = slice(s, s + w)
-        f, b, m, t = example_tensors(feats[sl], beat[sl] - beat[s], measure[sl] - measure[s], targets[sl], device)
-        mus.append(model.encode(f, b, m, t)[0][0])
-    return torch.stack(mus).mean(0).cpu().numpy()
-
-
-def style_table(model: VirtuosoVAE, examples: list[PerformanceExample], window: int = 256) -> dict:
-    """{"z": (N, Z) array, "labels": [{name, piece, pianist, emotion, source, split}]} of ``examples``."""
-    z = [encode_example(model, e.score.features, e.score.beat, e.score.measure, e.targets, window) for e in examples]
-    labels = [{"name": e.record.name, "piece": e.record.piece, "pianist": e.record.pianist, "emotion": e.record.emotion,
-               "source": e.record.source, "split": e.record.split, "path": e.record.path.name} for e in examples]
-    return {"z": np.stack(z).astype(np.float32), "labels": labels}
 
 
 def target_stats(examples) -> tuple[tuple, tuple]:
@@ -216,8 +177,8 @@ def train_performance(args) -> dict:
         val_score = val["recon"] + args.beta * val["kl"]
         if val_score < best:
             best, bad_epochs = val_score, 0
-            save_virtuoso(out / "best.safetensors", model,
-                          card=card | {"steps": step, "epochs": epoch, "train_seconds": seconds, "best_val": rec})
+            save_performance_checkpoint(out / "best.safetensors", model,
+                                        card=card | {"steps": step, "epochs": epoch, "train_seconds": seconds, "best_val": rec})
         else:
             bad_epochs += 1
             if bad_epochs >= args.patience and stop is None:

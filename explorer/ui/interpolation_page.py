@@ -14,7 +14,7 @@ import streamlit as st
 from explorer.latent.palette import GRID_SIZES, cell_labels, palette
 from explorer.music.attributes import ATTRIBUTES, LABELS, compute
 from explorer.music.convert import melodies_to_midi, midi_to_bytes
-from explorer.latent.trained import INTERPOLATIONS
+from explorer.models.trained import INTERPOLATIONS
 from explorer.music.melody import STEPS_PER_BAR, Melody
 from explorer.ui.melody_source import melody_source_ui
 from explorer.ui.keys import model_key

@@ -2,40 +2,20 @@
 from __future__ import annotations
 
 import hashlib
-import os
 import tempfile
 from pathlib import Path
 
 import streamlit as st
 
-from explorer.data.default import assets_dir
 from explorer.models.card import missed_targets
-from explorer.models.checkpoint import CheckpointError, read_metadata
+from explorer.models.checkpoint import CheckpointError, available_checkpoints, read_metadata
 
 UPLOAD = "(upload my own checkpoint)"
 
 
-def checkpoint_dirs() -> list[Path]:
-    """assets/checkpoints, plus the folders in LATENT_EXPLORER_MODELS (os.pathsep-separated)."""
-    dirs = [assets_dir() / "checkpoints"]
-    extra = os.environ.get("LATENT_EXPLORER_MODELS", "")
-    dirs += [Path(p) for p in extra.split(os.pathsep) if p]
-    return dirs
-
-
-def available_checkpoints() -> dict[str, Path]:
-    """name (file stem) → path of every checkpoint found."""
-    out = {}
-    for d in checkpoint_dirs():
-        if d.is_dir():
-            for p in sorted(d.glob("*.safetensors")):
-                out.setdefault(p.stem, p)
-    return out
-
-
 @st.cache_resource(show_spinner="Loading the model…", max_entries=6)
 def load_model(path: str, mtime: float):
-    from explorer.latent.trained import TrainedModel
+    from explorer.models.trained import TrainedModel
 
     return TrainedModel.load(path)
 

@@ -17,11 +17,11 @@ import numpy as np
 import streamlit as st
 
 from explorer.audio import audio_status
-from explorer.data.default import assets_dir
+from explorer.data.default import DEFAULT_SCORES, default_score_notes, score_from_bytes
 from explorer.data.performances import ACCEPTED_SCORES, PerformanceDataError, default_data_root
-from explorer.latent.performance import (DEFAULT_SCORES, STYLE_MODES, ScoreTooLong, check_length,
-                                         default_score_notes, score_from_bytes)
 from explorer.models.checkpoint import CheckpointError
+from explorer.models.performance_style import STYLE_MODES, ScoreTooLong, check_length
+from explorer.paths import assets_dir
 from explorer.ui.player import play_midi_ui
 from explorer.ui.sidebar import keep_across_pages
 from explorer.viz.performance import curves_figure, roll_figure, style_map_figure
@@ -41,7 +41,7 @@ def performance_checkpoints() -> dict[str, Path]:
 
 @st.cache_resource(show_spinner="Loading the performance model…", max_entries=3)
 def load_performance_model(path: str, mtime: float):
-    from explorer.latent.performance import PerformanceStyle
+    from explorer.models.performance_style import PerformanceStyle
 
     return PerformanceStyle.load(path)
 

@@ -7,18 +7,13 @@ import re
 import numpy as np
 import streamlit as st
 
-from explorer.music.convert import melody_to_midi, midi_to_bytes
+from explorer.music.convert import melody_to_midi_bytes
 from explorer.music.melody import Melody
 from explorer.viz.pianoroll import pianoroll_figure
 
 
 def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", text).strip("_")[:60] or "melody"
-
-
-def melody_midi_bytes(melody: Melody, program: int, qpm: float | None) -> bytes:
-    m = Melody(melody.tokens, melody.chroma, qpm or melody.qpm, melody.meta)
-    return midi_to_bytes(melody_to_midi(m, program=program))
 
 
 @functools.lru_cache(maxsize=64)
@@ -34,7 +29,7 @@ def play_ui(melody: Melody, settings, *, key: str, name: str = "melody", roll: b
     if roll:
         fig = _roll(np.asarray(melody.tokens, np.uint8).tobytes(), melody.chroma.tobytes(), melody.n_steps, title)
         st.plotly_chart(fig, key=f"{key}_roll", width="stretch")
-    play_midi_ui(melody_midi_bytes(melody, settings.program, settings.qpm), settings, key=key, name=name)
+    play_midi_ui(melody_to_midi_bytes(melody, settings.program, settings.qpm), settings, key=key, name=name)
 
 
 def play_midi_ui(midi_bytes: bytes, settings, *, key: str, name: str):

@@ -8,8 +8,8 @@ import shlex
 import pandas as pd
 import streamlit as st
 
-from explorer.eval.run import PAPER_FIGURES
-from explorer.models.card import TARGETS, comparison_rows, target_lines
+from explorer.models.card import comparison_rows, target_lines
+from explorer.models.registry import PAPER_FIGURES, TARGETS
 from explorer.ui.keys import data_key, model_key
 from explorer.ui.player import play_ui
 from explorer.ui.sidebar import sidebar_ui

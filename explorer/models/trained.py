@@ -1,8 +1,11 @@
-"""TrainedModel: what the app and a notebook call (like magenta's TrainedModel).
+"""TrainedModel: what the app, the evaluation and a notebook call (like magenta's TrainedModel).
 
-It takes and returns music (``Melody`` objects, token arrays or MIDI), hides
-batching, device and eval mode, and offers encode, decode, reconstruct,
-interpolate, swap, traverse and sample over any model of ``explorer.models``.
+It takes and returns music (``Melody`` objects or token arrays), hides batching, device and
+eval mode, and offers encode, decode, reconstruct, interpolate (lerp or slerp on the posterior
+means), swap and sample over any melody model of the registry, plus the attribute vectors a
+checkpoint stores. Latent-space operations on top of it (steering, sweeps, analogies,
+projections, palettes) are the functions of :mod:`explorer.latent`; reading a MIDI file into
+segments is :func:`explorer.data.upload.dataset_from_midi_bytes`.
 """
 from __future__ import annotations
 
@@ -13,9 +16,11 @@ import torch
 
 from explorer.device import pick_device
 from explorer.models.checkpoint import load_checkpoint
+from explorer.music.attributes import ATTRIBUTES
 from explorer.music.melody import DEFAULT_QPM, Melody, MelodyError, clean_tokens
 
 INTERPOLATIONS = ("lerp", "slerp")
+EXTRA_PREFIX = "attribute_vector."  # checkpoint extras: attribute_vector.<name> → (D,)
 
 
 def slerp(a: np.ndarray, b: np.ndarray, t: float) -> np.ndarray:
@@ -28,6 +33,18 @@ def slerp(a: np.ndarray, b: np.ndarray, t: float) -> np.ndarray:
     with np.errstate(invalid="ignore", divide="ignore"):
         sl = np.sin((1 - t) * omega) / so * a + np.sin(t * omega) / so * b
     return np.where(so < 1e-6, lerp, sl)
+
+
+def vectors_to_extras(vectors: dict) -> dict:
+    """``{name: (D,)}`` → checkpoint extras ``{"attribute_vector.<name>": (D,)}``."""
+    return {EXTRA_PREFIX + k: np.asarray(v, np.float32) for k, v in vectors.items()}
+
+
+def vectors_from_extras(extras: dict) -> dict:
+    """The attribute vectors stored in a checkpoint's extras, ``{name: (D,) float32}``, in attribute order."""
+    found = {k[len(EXTRA_PREFIX):]: np.asarray(v.cpu() if hasattr(v, "cpu") else v, np.float32)
+             for k, v in extras.items() if k.startswith(EXTRA_PREFIX)}
+    return {k: found[k] for k in sorted(found, key=lambda a: (ATTRIBUTES.index(a) if a in ATTRIBUTES else 99, a))}
 
 
 class TrainedModel:
@@ -75,15 +92,11 @@ class TrainedModel:
         """``{attribute: (D,)}`` stored with the checkpoint (top-quartile minus bottom-quartile
         mean z of its training segments); empty for a checkpoint without them."""
         if not hasattr(self, "_vectors"):
-            from explorer.latent.attribute_vectors import vectors_from_extras
-
             self._vectors = vectors_from_extras(self.extras)
         return self._vectors
 
     def set_attribute_vectors(self, vectors: dict) -> None:
         """Replace the attribute vectors (``{name: (D,)}``), e.g. before saving the checkpoint."""
-        from explorer.latent.attribute_vectors import EXTRA_PREFIX, vectors_to_extras
-
         self.extras = {k: v for k, v in self.extras.items() if not k.startswith(EXTRA_PREFIX)} | {
             k: torch.as_tensor(v) for k, v in vectors_to_extras(vectors).items()}
         self.__dict__.pop("_vectors", None)
@@ -95,11 +108,6 @@ class TrainedModel:
             raise KeyError(f"no attribute vector {name!r} in this checkpoint; it has {list(vecs) or 'none'} "
                            "(`explorer ship` computes and stores them)")
         return vecs[name]
-
-    def shift(self, z, name: str, amount: float = 1.0) -> np.ndarray:
-        """``z`` (D,) or (N, D) moved by ``amount`` times the attribute vector of ``name``:
-        ``shift(z, "note_density", 1.0)`` asks for more notes, −1.0 for fewer."""
-        return np.asarray(z, np.float32) + np.float32(amount) * self.attribute_vector(name)
 
     # ---- inputs ---------------------------------------------------------------
     def _arrays(self, melodies, chroma=None):
@@ -209,33 +217,6 @@ class TrainedModel:
         mask = self._group_mask(groups)
         z = np.where(mask, mu[1], mu[0])
         return self.decode(z[None], (a.chroma if chroma is None else chroma)[None], qpm=a.qpm)[0]
-
-    def traverse(self, base: Melody, dim: int, values, chroma=None) -> list:
-        """Decode ``base``'s mean with dim ``dim`` set to each of ``values``."""
-        if not 0 <= dim < self.layout.dims:
-            raise ValueError(f"dim must lie in 0..{self.layout.dims - 1}, got {dim}")
-        _, mu, _ = self.encode([base])
-        zs = np.repeat(mu, len(values), 0)
-        zs[:, dim] = np.asarray(values, dtype=np.float32)
-        ch = np.broadcast_to(base.chroma if chroma is None else chroma, (len(values), self.n_steps, 12))
-        return self.decode(zs, np.asarray(ch, np.float32), qpm=base.qpm)
-
-    def melodies_from_midi(self, midi, name: str = "upload", melody_track=None) -> list:
-        """The model-sized segments of a MIDI file (bytes or path), with chords and tempo."""
-        from explorer.data.dataset import segment_tunes
-        from explorer.data.midi_files import read_midi, tune_from_midi
-
-        pm = read_midi(midi if isinstance(midi, (bytes, bytearray)) else Path(midi))
-        tune = tune_from_midi(pm, "midi", name, melody_track=melody_track, title=name)
-        ds = segment_tunes([tune], bars=self.n_steps // 16)
-        return [ds.melody(i) for i in range(len(ds))]
-
-    def encode_midi(self, midi, **kwargs):
-        """(melodies, z, mu, sigma) of every segment of a MIDI file."""
-        mels = self.melodies_from_midi(midi, **kwargs)
-        if not mels:
-            raise MelodyError("no segment of this MIDI file fits the model (4/4, 2/2 or paired 2/4 bars with notes)")
-        return (mels, *self.encode(mels))
 
     def sample(self, n: int = 1, temperature: float = 1.0, chroma=None, seed: int | None = None) -> list:
         """Prior samples: z ~ N(0, temperature²), tokens sampled at ``temperature``."""

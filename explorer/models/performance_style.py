@@ -1,41 +1,82 @@
 """The performance-style model as users see it: a score in, expressive performances out.
 
+>>> from explorer.data.default import default_score_notes
 >>> ps = PerformanceStyle.load("assets/performance/virtuoso-vienna-batik-emotion.safetensors")
->>> score = ps.default_score("Bach BWV 846 (WTC I prelude in C)")
+>>> score = default_score_notes("Bach BWV 846 (WTC I prelude in C)")
 >>> sad = ps.render(score, ps.emotion_presets()["Sad"])
 >>> midi = sad.to_midi_bytes()
 
-The style table (one z per known performance, with piece/pianist/emotion labels) is stored in
-the checkpoint, so presets and the style map work without the data folder.
+A score is a ``ScoreNotes`` of :mod:`explorer.data.performances` (per-note score features,
+beat and measure indices); its performance is partitura's per-note targets. The style table
+(one z per known performance, with piece/pianist/emotion labels) is stored in the checkpoint,
+so presets and the style map work without the data folder. The tensor helpers here
+(:func:`example_tensors`, :func:`windows_of`, :func:`encode_example`, :func:`style_table`)
+are shared with training and evaluation.
 """
 from __future__ import annotations
 
-import tempfile
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import torch
 
-from explorer.data.performances import (EMOTIONS, PerformanceDataError, ScoreNotes, decode_targets, load_score,
-                                        performed_to_midi, score_notes)
+# the performance codec's decode half; it belongs in music/ (docs/architecture.md, "The one exception")
+from explorer.data.performances import ScoreNotes, decode_targets, performed_to_midi
 from explorer.device import pick_device
-from explorer.models.virtuoso import load_virtuoso
-from explorer.train.performance import encode_example, example_tensors
+from explorer.models.checkpoint import load_performance_checkpoint
+from explorer.models.virtuoso import VirtuosoVAE
+from explorer.music.convert import midi_to_bytes
 
-#: The embedded default scores: name → music21 corpus path.
-DEFAULT_SCORES = {
-    "Mozart K.545 i (exposition)": "mozart/k545/movement1_exposition.mxl",
-    "Bach BWV 846 (WTC I prelude in C)": "bach/bwv846.mxl",
-    "Joplin: Maple Leaf Rag": "joplin/maple_leaf_rag.mxl",
-}
 #: More notes than this take too long for the page (audio of several minutes); render fewer measures.
 MAX_INTERACTIVE_NOTES = 1600
+#: The ways to choose a style z: PerformanceStyle.sample, .encode, .emotion_presets, .interpolate.
 STYLE_MODES = {"sample": "Sampled from the prior", "reference": "Encoded from a reference performance",
                "emotion": "Emotion preset", "interpolate": "Between two styles"}
 
 
-class ScoreTooLong(PerformanceDataError):
+def example_tensors(feats, beat, measure, targets=None, device="cpu"):
+    """One sequence as a batch of one: feats (1, T, F), beat, measure (1, T) long, targets (1, T, P) or None."""
+    f = torch.as_tensor(np.asarray(feats), dtype=torch.float32, device=device)[None]
+    b = torch.as_tensor(np.asarray(beat), dtype=torch.long, device=device)[None]
+    m = torch.as_tensor(np.asarray(measure), dtype=torch.long, device=device)[None]
+    t = None if targets is None else torch.as_tensor(np.asarray(targets), dtype=torch.float32, device=device)[None]
+    return f, b, m, t
+
+
+def windows_of(n_notes: int, window: int, hop: int) -> list[int]:
+    """Start indices of windows of ``window`` notes every ``hop`` notes, the last one flush with the end."""
+    if n_notes <= window:
+        return [0]
+    starts = list(range(0, n_notes - window + 1, hop))
+    if starts[-1] != n_notes - window:
+        starts.append(n_notes - window)
+    return starts
+
+
+@torch.no_grad()
+def encode_example(model: VirtuosoVAE, feats, beat, measure, targets, window: int = 256) -> np.ndarray:
+    """The style of one performance: the mean posterior mean over its windows (as in training), (Z,)."""
+    device = next(model.parameters()).device
+    n = len(feats)
+    w = min(window, n)
+    mus = []
+    for s in windows_of(n, w, w):
+        sl = slice(s, s + w)
+        f, b, m, t = example_tensors(feats[sl], beat[sl] - beat[s], measure[sl] - measure[s], targets[sl], device)
+        mus.append(model.encode(f, b, m, t)[0][0])
+    return torch.stack(mus).mean(0).cpu().numpy()
+
+
+def style_table(model: VirtuosoVAE, examples, window: int = 256) -> dict:
+    """{"z": (N, Z) array, "labels": [{name, piece, pianist, emotion, source, split, path}]} of
+    ``examples`` (PerformanceExample of explorer.data.performances), as a checkpoint stores it."""
+    z = [encode_example(model, e.score.features, e.score.beat, e.score.measure, e.targets, window) for e in examples]
+    labels = [{"name": e.record.name, "piece": e.record.piece, "pianist": e.record.pianist, "emotion": e.record.emotion,
+               "source": e.record.source, "split": e.record.split, "path": e.record.path.name} for e in examples]
+    return {"z": np.stack(z).astype(np.float32), "labels": labels}
+
+
+class ScoreTooLong(ValueError):
     """A score with more notes than :data:`MAX_INTERACTIVE_NOTES`; ``fits`` measures would do."""
 
     def __init__(self, n_notes: int, n_measures: int, fits: int, limit: int):
@@ -53,24 +94,6 @@ def check_length(notes: ScoreNotes, limit: int | None = None) -> ScoreNotes:
     counts = np.bincount(notes.measure)
     fits = int(np.searchsorted(np.cumsum(counts), limit, side="right"))
     raise ScoreTooLong(len(notes), notes.n_measures, max(fits, 1), limit)
-
-
-def score_from_bytes(data: bytes, name: str) -> ScoreNotes:
-    """The score features of an uploaded MusicXML/MXL/MIDI file (PerformanceDataError when it does not parse)."""
-    suffix = Path(name).suffix.lower()
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / f"upload{suffix}"
-        path.write_bytes(data)
-        return score_notes(load_score(path))
-
-
-def default_score_notes(name: str) -> ScoreNotes:
-    """The score features of one of :data:`DEFAULT_SCORES`, read from the music21 corpus."""
-    if name not in DEFAULT_SCORES:
-        raise ValueError(f"unknown default score {name!r}; accepted: {', '.join(DEFAULT_SCORES)}")
-    from music21 import corpus
-
-    return score_notes(load_score(corpus.getWork(DEFAULT_SCORES[name])))
 
 
 @dataclass
@@ -98,8 +121,6 @@ class Rendering:
         return performed_to_midi(self.notes, program)
 
     def to_midi_bytes(self, program: int = 0) -> bytes:
-        from explorer.music.convert import midi_to_bytes
-
         return midi_to_bytes(self.to_midi(program))
 
 
@@ -117,15 +138,12 @@ class PerformanceStyle:
     @classmethod
     def load(cls, path, device: str = "auto") -> "PerformanceStyle":
         dev = pick_device(device)
-        model, card, styles = load_virtuoso(path, dev)
+        model, card, styles = load_performance_checkpoint(path, dev)
         return cls(model, card, styles, dev)
 
     @property
     def z_dims(self) -> int:
         return self.model.config.z_dims
-
-    def default_score(self, name: str) -> ScoreNotes:
-        return default_score_notes(name)
 
     # ---------------------------------------------------------------------------------- styles
     def sample(self, temperature: float = 1.0, seed: int = 0) -> np.ndarray:
@@ -135,13 +153,10 @@ class PerformanceStyle:
         return (np.random.default_rng(seed).standard_normal(self.z_dims) * temperature).astype(np.float32)
 
     def emotion_presets(self) -> dict[str, np.ndarray]:
-        """Mean z of the emotion set's performances per intended emotion (those the table holds)."""
-        out = {}
-        for emo in EMOTIONS:
-            rows = [i for i, lab in enumerate(self.style_labels) if lab.get("emotion") == emo]
-            if rows:
-                out[emo] = self.style_z[rows].mean(0)
-        return out
+        """Mean z of the emotion set's performances per intended emotion (those the table holds, by name)."""
+        emotions = sorted({lab.get("emotion") for lab in self.style_labels} - {None, ""})
+        return {emo: self.style_z[[i for i, lab in enumerate(self.style_labels) if lab.get("emotion") == emo]].mean(0)
+                for emo in emotions}
 
     @staticmethod
     def interpolate(z_a, z_b, t: float) -> np.ndarray:
