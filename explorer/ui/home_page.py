@@ -4,20 +4,9 @@ from __future__ import annotations
 import streamlit as st
 
 from explorer.device import describe_device
+from explorer.ui.page_table import PAGES
 from explorer.ui.sidebar import sidebar_ui
 
-PAGES = [
-    ("Segment player", "pick a melody segment of the data, see its piano roll, hear it, download MIDI and WAV"),
-    ("Latent map", "PCA / t-SNE of the data's latent codes coloured by attributes; click a point to hear it, "
-                   "its reconstruction and its neighbours; place your own MIDI on the map"),
-    ("Attribute sliders", "move regularised dimensions and attribute vectors and hear the melody change; "
-                          "target vs measured attribute, the controllability curve"),
-    ("Interpolation", "a timeline from melody A to B (lerp/slerp, one latent group only), and a 4-corner palette"),
-    ("Analogy", "EC²-VAE: pitch of one melody with the rhythm of another, under chords you choose"),
-    ("Performance style", "a piano score played in many styles by a VirtuosoNet-like CVAE: sampled, encoded "
-                          "from a performance, emotion presets; tempo and velocity curves against deadpan"),
-    ("Model report", "the loaded model's card: data, training, evaluation beside the paper's figures"),
-]
 HEADLINE = ("recon_accuracy_greedy", "recon_accuracy_onset_pitch", "recon_accuracy_rhythm", "active_units")
 
 
@@ -71,5 +60,5 @@ def home_page():
     st.markdown(f"**Inference device:** {describe_device()}")
     st.markdown("**Audio:** " + ("FluidSynth, General-MIDI soundfont TimGM6mb" if settings.audio else "off"))
     st.subheader("Pages")
-    for name, what in PAGES:
-        st.markdown(f"- **{name}**: {what}")
+    for page in PAGES:
+        st.markdown(f"- **{page.title}**: {page.what}")
