@@ -112,6 +112,43 @@ def test_checkpoint_round_trip_and_refusals(tmp_path):
         load_checkpoint(bad)
 
 
+def test_checkpoints_of_both_kinds_are_written_readable_by_everyone(tmp_path):
+    """Mode 644 (safetensors alone writes 600): a shipped or shared model must be readable by other users."""
+    import os
+    import stat
+
+    from explorer.models.checkpoint import checkpoint_kind, save_performance_checkpoint
+    from explorer.models.virtuoso import VirtuosoConfig, VirtuosoVAE
+
+    old = os.umask(0o022)
+    try:
+        melody = save_checkpoint(tmp_path / "m.safetensors", EC2VAE(SMALL_EC2))
+        perf = save_performance_checkpoint(tmp_path / "p.safetensors", VirtuosoVAE(VirtuosoConfig(hidden=8, z_dims=2)))
+    finally:
+        os.umask(old)
+    for path in (melody, perf):
+        assert stat.S_IMODE(path.stat().st_mode) == 0o644, (path.name, oct(path.stat().st_mode))
+        assert not path.with_name(path.name + ".tmp").exists()
+    assert (checkpoint_kind(melody), checkpoint_kind(perf)) == ("melody", "performance")
+
+
+def test_available_checkpoints_lists_each_kind_from_its_folders(tmp_path, monkeypatch):
+    import explorer.models.checkpoint as ckpt
+
+    for folder, name in (("assets/checkpoints", "a"), ("assets/performance", "p"), ("mine", "a"), ("mine", "b"),
+                         ("perf", "q")):
+        (tmp_path / folder).mkdir(parents=True, exist_ok=True)
+        (tmp_path / folder / f"{name}.safetensors").write_bytes(b"")
+    monkeypatch.setattr(ckpt, "assets_dir", lambda: tmp_path / "assets")
+    monkeypatch.setenv("LATENT_EXPLORER_MODELS", str(tmp_path / "mine"))
+    monkeypatch.setenv("LATENT_EXPLORER_PERFORMANCE_MODELS", str(tmp_path / "perf"))
+    melody = ckpt.available_checkpoints()
+    assert melody == {"a": tmp_path / "assets/checkpoints/a.safetensors", "b": tmp_path / "mine/b.safetensors"}
+    assert list(ckpt.available_checkpoints("performance")) == ["p", "q"]
+    with pytest.raises(ValueError, match="kind must be one of"):
+        ckpt.available_checkpoints("drums")
+
+
 def test_transpose_batch_keeps_range_and_rolls_chroma():
     tok = torch.tensor([[60, HOLD, 64, 129], [125, 127, HOLD, HOLD]])
     ch = torch.zeros(2, 4, 12)
