@@ -132,14 +132,15 @@ def config_from_dict(name: str, values: dict):
 
 
 def build_model(name: str, **overrides):
-    """A fresh model ``name`` with its default config changed by ``overrides`` (None values ignored)."""
+    """A fresh model ``name`` with its default config changed by ``overrides``; None values are
+    left out (an option the trainer passes unset need not be a field of every family's config)."""
     spec = spec_of(name)
+    overrides = {k: v for k, v in overrides.items() if v is not None}
     fields = {f.name for f in dataclasses.fields(spec.config)}
     unknown = set(overrides) - fields
     if unknown:
         raise KeyError(f"{name} config has no field(s) {sorted(unknown)}; it has {sorted(fields)}")
-    cfg = dataclasses.replace(spec.config(), **{k: v for k, v in overrides.items() if v is not None})
-    return spec.model(cfg)
+    return spec.model(dataclasses.replace(spec.config(), **overrides))
 
 
 def config_to_dict(config) -> dict:
