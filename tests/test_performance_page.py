@@ -96,9 +96,9 @@ def test_page_works_without_the_data_folder(page_env, tmp_path, monkeypatch):
 
 
 def test_no_checkpoint_is_a_message(tmp_cache, monkeypatch, tmp_path):
-    import explorer.ui.performance_page as pp
+    import explorer.models.checkpoint as ckpt
 
-    monkeypatch.setattr(pp, "assets_dir", lambda: tmp_path)
+    monkeypatch.setattr(ckpt, "assets_dir", lambda: tmp_path)
     monkeypatch.setenv("LATENT_EXPLORER_PERFORMANCE_MODELS", str(tmp_path / "none"))
     at = run_app(PAGE)
     assert any("No performance-style checkpoint" in e.value for e in at.error)

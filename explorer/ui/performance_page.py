@@ -8,7 +8,6 @@ known performances' styles (click one to hear it and use its style).
 from __future__ import annotations
 
 import hashlib
-import os
 import tempfile
 from pathlib import Path
 from types import SimpleNamespace
@@ -19,24 +18,16 @@ import streamlit as st
 from explorer.audio import audio_status
 from explorer.data.default import DEFAULT_SCORES, default_score_notes, score_from_bytes
 from explorer.data.performances import ACCEPTED_SCORES, PerformanceDataError, default_data_root
-from explorer.models.checkpoint import CheckpointError
+from explorer.models.checkpoint import CheckpointError, available_checkpoints
 from explorer.models.performance_style import STYLE_MODES, ScoreTooLong, check_length
-from explorer.paths import assets_dir
 from explorer.ui.player import play_midi_ui
 from explorer.ui.sidebar import keep_across_pages
 from explorer.viz.performance import curves_figure, roll_figure, style_map_figure
 
-MODELS_ENV = "LATENT_EXPLORER_PERFORMANCE_MODELS"
 SCORE_KINDS = {"default": "Embedded default (music21 corpus)", "data": "A score from the data folder",
                "upload": "Upload MusicXML or MIDI"}
 LABEL_KEYS = ("pianist", "emotion", "piece", "source")
 MAP_KEY = "perf_map"
-
-
-def performance_checkpoints() -> dict[str, Path]:
-    """name → path of assets/performance/*.safetensors and those in $LATENT_EXPLORER_PERFORMANCE_MODELS."""
-    dirs = [assets_dir() / "performance"] + [Path(p) for p in os.environ.get(MODELS_ENV, "").split(os.pathsep) if p]
-    return {p.stem: p for d in dirs if d.is_dir() for p in sorted(d.glob("*.safetensors"))}
 
 
 @st.cache_resource(show_spinner="Loading the performance model…", max_entries=3)
@@ -111,7 +102,7 @@ def _data_root() -> str | None:
 
 # ---- widgets ------------------------------------------------------------------------------
 def _model_ui():
-    ckpts = performance_checkpoints()
+    ckpts = available_checkpoints("performance")
     if not ckpts:
         st.error("No performance-style checkpoint: none in assets/performance/ or $LATENT_EXPLORER_PERFORMANCE_MODELS. "
                  "Train one with `explorer train performance --data ../shared/data --out runs/perf`.")
