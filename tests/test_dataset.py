@@ -140,3 +140,17 @@ def test_a_short_bar_and_the_pickup_after_it_make_one_bar():
     assert dropped == {"partial bar": 3, "joined": 1}
     tune = make_tune("t", "a", [(60, 1, 2), (62, 5, 6), (64, 8, 9), (65, 9, 10)], bars)
     assert tune.stats["bars_joined"] == 1 and tune.stats["bars_dropped"] == {"partial bar": 3}
+
+
+def test_music21_tune_with_repeats_written_out_for_long_windows():
+    """A 4-bar strain between repeat marks gives 4 bars, or 8 with expand_repeats (then one
+    8-bar window fits where none did)."""
+    from explorer.data.music21_corpus import load_music21_item
+
+    abc = "X:1\nT:Strain\nM:4/4\nL:1/4\nK:C\n|:CDEF|GABc|cBAG|FEDC:|\n"
+    item = ("abc", "test.abc", "1", abc)
+    plain = load_music21_item(item, "test")[0]
+    twice = load_music21_item(item, "test", expand_repeats=True)[0]
+    assert len(plain.bar_numbers) == 4 and len(twice.bar_numbers) == 8
+    assert np.array_equal(twice.tokens[:64], twice.tokens[64:]) and np.array_equal(twice.tokens[:64], plain.tokens)
+    assert len(segment_tunes([plain], bars=8)) == 0 and len(segment_tunes([twice], bars=8)) == 1

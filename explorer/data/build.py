@@ -48,7 +48,7 @@ class BuildReport:
         }
 
 
-def _source_plan(source: str, path, melody_track):
+def _source_plan(source: str, path, melody_track, expand_repeats: bool = False):
     """(items, worker) for a source name; raises ValueError for unknown names."""
     if source == "nottingham":
         from explorer.data.nottingham import load_nottingham_item, nottingham_items
@@ -67,7 +67,7 @@ def _source_plan(source: str, path, melody_track):
         from explorer.data.music21_corpus import load_music21_item, music21_items
 
         coll = source.split(":", 1)[1]
-        return music21_items(coll), functools.partial(load_music21_item, collection=coll)
+        return music21_items(coll), functools.partial(load_music21_item, collection=coll, expand_repeats=expand_repeats)
     raise ValueError(f"unknown source {source!r}; use one of {', '.join(SOURCE_NAMES)}")
 
 
@@ -104,6 +104,7 @@ def build_dataset(
     workers: int = 1,
     limit: int | None = None,
     melody_track=None,
+    expand_repeats: bool = False,
     progress: bool = True,
     log=None,
 ) -> tuple[SegmentDataset, BuildReport]:
@@ -111,10 +112,11 @@ def build_dataset(
 
     ``workers`` processes read files in parallel (0 = all cores); the result
     does not depend on it. ``limit`` takes only the first N files/tunes.
-    ``log`` gets one line per skipped file (default: stderr).
+    ``log`` gets one line per skipped file (default: stderr). ``expand_repeats`` writes out
+    repeated strains of music21 corpus tunes (for long windows; other sources ignore it).
     """
     t0 = time.perf_counter()
-    items, worker = _source_plan(source, path, melody_track)
+    items, worker = _source_plan(source, path, melody_track, expand_repeats)
     if limit is not None:
         items = items[:limit]
     report = BuildReport(source, items=len(items))

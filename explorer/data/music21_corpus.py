@@ -146,8 +146,19 @@ def score_to_tune(score, source: str, tune_id: str, title: str = ""):
     return make_tune(source, tune_id, mel, bars, chord_notes=chords, chord_spans=spans, qpm=qpm, title=title)
 
 
-def load_music21_item(item, collection: str = "") -> list:
-    """Worker: parse one item of ``music21_items`` into tunes."""
+def _expand_repeats(score):
+    """The score with its repeats written out (music21's ``expandRepeats``), or the score as it
+    is when its repeat marks cannot be expanded."""
+    try:
+        return score.expandRepeats()
+    except Exception:  # music21's ExpanderException and friends on unbalanced marks
+        return score
+
+
+def load_music21_item(item, collection: str = "", expand_repeats: bool = False) -> list:
+    """Worker: parse one item of ``music21_items`` into tunes; ``expand_repeats`` writes repeated
+    strains out (more long windows for 16-bar models; off for 2-bar data, where it would only
+    copy segments)."""
     from music21 import converter, corpus
 
     source = f"music21:{collection}" if collection else "music21"
@@ -161,6 +172,8 @@ def load_music21_item(item, collection: str = "") -> list:
             score = converter.parse(text, format="abc")
             if hasattr(score, "scores") and not hasattr(score, "parts"):
                 score = score.scores[0]
+            if expand_repeats:
+                score = _expand_repeats(score)
             return [score_to_tune(score, source, f"{rel}#{x}", title)]
         _, rel = item
         obj = corpus.parse(rel)
@@ -170,7 +183,7 @@ def load_music21_item(item, collection: str = "") -> list:
             title = (sc.metadata.title if sc.metadata and sc.metadata.title else Path(rel).stem) or rel
             tid = rel if len(scores) == 1 else f"{rel}#{k + 1}"
             try:
-                tunes.append(score_to_tune(sc, source, tid, title))
+                tunes.append(score_to_tune(_expand_repeats(sc) if expand_repeats else sc, source, tid, title))
             except SkipTune:
                 if len(scores) == 1:
                     raise
