@@ -31,6 +31,9 @@ def test_home_names_the_model_and_its_figures(tmp_path, monkeypatch):
     assert not at.exception
     text = " ".join(m.value for m in at.markdown)
     assert "arvae-tiny" in text and "recon greedy 0.500" in text and "regularised dims" in text
+    # which pages apply comes from the family's spec: no Analogy (EC²-VAE only), no Performance style
+    assert "pages for this model: Segment player, Latent map, Attribute sliders, Interpolation, Model report" in text
+    assert "**Analogy**:" in text  # the list of all pages stays
     at.sidebar.selectbox(key="model_name").set_value("zz-foreign").run()
     assert not at.exception
     errors = " ".join(e.value for e in at.sidebar.error)

@@ -1,6 +1,6 @@
-"""How the pages are put together: one page table that app.py and Home read, figure builders
-in explorer.viz without Streamlit, pages that do not import each other, thin page files, and
-the one fingerprint of a model and a dataset."""
+"""How the pages are put together: one page table that app.py and Home read and the model
+families' specs point into, figure builders in explorer.viz without Streamlit, pages that do
+not import each other, thin page files, and the one fingerprint of a model and a dataset."""
 from __future__ import annotations
 
 import ast
@@ -9,7 +9,7 @@ import numpy as np
 
 from tests.conftest import REPO
 
-from explorer.ui.page_table import PAGES, present_pages
+from explorer.ui.page_table import PAGES, pages_for, present_pages
 
 
 def _imports(path) -> set[str]:
@@ -29,6 +29,17 @@ def test_the_page_table_names_every_page_file_once():
     assert len({p.url for p in PAGES}) == len(PAGES) and len({p.title for p in PAGES}) == len(PAGES)
     assert present_pages(REPO) == list(PAGES)
     assert [p.title for p in present_pages(REPO / "nowhere")] == []
+
+
+def test_every_family_names_pages_of_the_table():
+    from explorer.models.registry import SPECS
+
+    urls = {p.url for p in PAGES}
+    for name, spec in SPECS.items():
+        assert set(spec.pages) <= urls, (name, set(spec.pages) - urls)
+    assert "analogy" in [p.url for p in pages_for("ec2vae")]
+    assert "analogy" not in [p.url for p in pages_for("arvae")]
+    assert [p.url for p in pages_for("performance")] == ["performance_style"]
 
 
 def test_figure_builders_need_no_streamlit():

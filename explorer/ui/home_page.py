@@ -4,7 +4,7 @@ from __future__ import annotations
 import streamlit as st
 
 from explorer.device import describe_device
-from explorer.ui.page_table import PAGES
+from explorer.ui.page_table import PAGES, pages_for
 from explorer.ui.sidebar import sidebar_ui
 
 HEADLINE = ("recon_accuracy_greedy", "recon_accuracy_onset_pitch", "recon_accuracy_rhythm", "active_units")
@@ -53,6 +53,7 @@ def home_page():
                     + (f", regularised dims for {', '.join(tm.layout.regularized)}" if tm.layout.regularized else ""))
         for line in _card_summary(tm.card):
             st.markdown(f"- {line}")
+        st.markdown(f"- pages for this model: {', '.join(p.title for p in pages_for(tm.name))}")
     elif settings.model_error:
         st.warning(f"Model: {settings.model_error}")
     else:

@@ -1,4 +1,8 @@
-"""The app's pages, in menu order: the one table that app.py's navigation and Home's list read."""
+"""The app's pages, in menu order: the one table that app.py's navigation and Home's list read.
+
+A page's ``url`` is its id: the model families' specs (:mod:`explorer.models.registry`, field
+``pages``) name the pages that apply to them by it.
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -51,3 +55,11 @@ def navigation(root: Path, home) -> list[st.Page]:
     return [st.Page(home, title="Home", icon=":material/home:", default=True)] + [
         st.Page(p.file, title=p.title, icon=p.icon, url_path=p.url) for p in present_pages(root)]
 
+
+def pages_for(family: str) -> list[AppPage]:
+    """The pages that apply to a model of ``family``, as its registry spec lists them, in menu
+    order; KeyError (from the registry) for an unknown family."""
+    from explorer.models.registry import spec_of
+
+    ids = set(spec_of(family).pages)
+    return [p for p in PAGES if p.url in ids]
