@@ -65,4 +65,9 @@ def test_train_can_start_from_a_checkpoint(tmp_path):
     assert json.loads((tmp_path / "b" / "summary.json").read_text())["steps"] == 4
     wrong = subprocess.run(base + ["--out", str(tmp_path / "c"), "--hidden", "32", "--init",
                                    str(tmp_path / "a" / "best.safetensors")], capture_output=True, text=True, timeout=300)
-    assert wrong.returncode == 2 and "must match" in wrong.stderr
+    assert wrong.returncode == 2 and "must fit" in wrong.stderr
+    # a training option may change (here β and word dropout); the weights carry over
+    opts = subprocess.run(base + ["--out", str(tmp_path / "d"), "--beta", "0.5", "--set", "word_dropout=0.1", "--init",
+                                  str(tmp_path / "a" / "best.safetensors")], capture_output=True, text=True, timeout=300)
+    assert opts.returncode == 0, opts.stderr
+    assert "config changed from the init checkpoint: " in opts.stdout and "word_dropout 0.0 → 0.1" in opts.stdout

@@ -204,10 +204,15 @@ def train(s: TrainSettings) -> dict:
         from explorer.models.checkpoint import load_checkpoint
 
         init_model, init_meta, _ = load_checkpoint(s.init, device=device)
-        if init_meta["model"] != s.model or init_model.config != model.config:
+        shapes = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+        if init_meta["model"] != s.model or shapes != {k: tuple(v.shape) for k, v in init_model.state_dict().items()}:
             raise ValueError(f"--init {s.init} is a {init_meta['model']} with config {init_meta['config']}; "
-                             f"it must match the model being trained ({s.model}, {model.config})")
+                             f"its weights must fit the model being trained ({s.model}, {model.config})")
         model.load_state_dict(init_model.state_dict())
+        changed = {k: (getattr(init_model.config, k), v) for k, v in vars(model.config).items()
+                   if getattr(init_model.config, k, None) != v}
+        if changed and lead:  # training options (β, k, new loss terms) may differ; the shapes may not
+            print("config changed from the init checkpoint: " + ", ".join(f"{k} {a} → {b}" for k, (a, b) in changed.items()))
         # continue the teacher-forcing schedule where that model's training stopped
         card0 = init_meta.get("card", {})
         step, epoch = int(card0.get("steps", 0)), int(card0.get("epochs", 0))
