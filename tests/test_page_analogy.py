@@ -128,7 +128,9 @@ def test_page_draws_the_grid_and_the_transposition_demo():
         assert len(at.get("audio")) == 6  # the grid's 4 + the transposition demo's 2
     text = " ".join(m.value for m in at.markdown)
     assert "pitch(A) + rhythm(B)" in text and "pitch(B) + rhythm(A)" in text
-    assert "A's chords (the melody whose pitch it keeps)" in [c.value.removeprefix("Chords: ") for c in at.caption]
+    # by default a result keeps its pitch source's chords, estimated from its notes where it has none, and says which
+    chords = [c.value.removeprefix("Chords: ") for c in at.caption if c.value.startswith("Chords: ")]
+    assert any(c.startswith("A's: its own chords") or c.startswith("A's: estimated from its notes: ") for c in chords)
     assert at.radio(key="a_from").value == "Dataset segment" and at.radio(key="b_from").value == "Dataset segment"
     assert at.selectbox(key="a_index").value != at.selectbox(key="b_index").value
     assert [m.label for m in at.metric] == ["‖Δz_p‖ (pitch code)", "‖Δz_r‖ (rhythm code)", "‖Δz_p‖ / ‖Δz_r‖"]
@@ -158,3 +160,22 @@ def test_an_ar_vae_or_no_model_gets_an_explanation():
     assert "needs an EC²-VAE" in at.info[0].value
     at = run_page(None)
     assert "model picker" in at.info[0].value and not at.get("plotly_chart")
+
+
+def test_with_chords_keeps_own_chords_and_estimates_missing_ones():
+    import numpy as np
+
+    from explorer.latent.analogy import with_chords
+    from explorer.music.melody import Melody
+
+    h = 128
+    tok = np.array([60, h, 64, h, 67, h, h, h] * 2 + [62, h, 65, h, 69, h, h, h] * 2, dtype=np.uint8)
+    bare = Melody(tok, np.zeros((32, 12), np.uint8), 100.0)
+    est, words = with_chords(bare)
+    assert words == "estimated from its notes: C C Dm Dm"
+    assert est.chroma[0].tolist() == [1, 0, 0, 0, 1, 0, 0, 1, 0, 0, 0, 0] and est.qpm == 100.0
+    own = Melody(tok, est.chroma[::-1].copy(), 100.0)
+    same, words = with_chords(own)
+    assert same is own and words == "its own chords"
+    silent, words = with_chords(Melody(np.full(32, 129, np.uint8), np.zeros((32, 12), np.uint8), 100.0))
+    assert words.startswith("none") and not silent.chroma.any()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from explorer.latent.analogy import (ANALOGY_GROUPS, CHORD_MODES, STEPS_PER_CHORD, analogy_grid, chord_condition,
-                                     chord_sequence, has_analogy_groups, transposition_distances)
+                                     chord_sequence, has_analogy_groups, transposition_distances, with_chords)
 from explorer.music.chords import ChordError
 from explorer.music.melody import STEPS_PER_BAR, Melody
 from explorer.ui.melody_source import melody_source_ui
@@ -55,9 +55,9 @@ def _chord_ui(n_steps: int):
     if mode == "typed":
         st.caption(f"Over the {n_steps // STEPS_PER_BAR} bars, one chord per {per}: "
                    + " ".join(chord_sequence(text, n_steps, per)))
-    words = {"source": None, "none": "none",
+    words = {"source": None, "estimated": None, "none": "none",
              "typed": f"{' '.join(chord_sequence(text, n_steps, per))} (typed, one per {per})"}[mode]
-    return chroma, words
+    return chroma, words, mode
 
 
 def _grid_ui(tm, a: Melody, b: Melody, settings):
@@ -67,7 +67,11 @@ def _grid_ui(tm, a: Melody, b: Melody, settings):
     chosen = _chord_ui(tm.n_steps)
     if chosen is None:
         return
-    chroma, words = chosen
+    chroma, words, mode = chosen
+    own = {"A": "its own chords" if a.chroma.any() else "none (it has no chord track)",
+           "B": "its own chords" if b.chroma.any() else "none (it has no chord track)"}
+    if mode == "estimated":
+        (a, own["A"]), (b, own["B"]) = with_chords(a), with_chords(b)
     recon = st.toggle("Show A and B as the model reconstructs them (instead of the inputs)", key="analogy_recon")
     grid = analogy_grid(tm, a, b, chroma, reconstruct=recon)
     names = {"A": _name(a, "A"), "B": _name(b, "B")}
@@ -78,11 +82,11 @@ def _grid_ui(tm, a: Melody, b: Melody, settings):
                 if p == r:
                     st.markdown(f"**{p}: pitch({p}) + rhythm({p})** — melody {p} "
                                 + ("as the model reconstructs it" if recon else "(input)"))
-                    chords = ("its own chords" if words is None else words) if recon else "its own chords"
+                    chords = (own[p] if words is None else words) if recon else own[p]
                     name = f"{names[p]}_reconstruction" if recon else names[p]
                 else:
                     st.markdown(f"**pitch({p}) + rhythm({r})** — {p}'s pitch code, {r}'s rhythm code")
-                    chords = f"{p}'s chords (the melody whose pitch it keeps)" if words is None else words
+                    chords = f"{p}'s: {own[p]}" if words is None else words
                     name = f"pitch_{names[p]}_rhythm_{names[r]}"
                 st.caption(f"Chords: {chords}")
                 play_ui(grid[(p, r)], settings, key=f"analogy_{p}{r}", name=name)
