@@ -19,6 +19,7 @@ def _cmd_data_build(args) -> int:
             workers=args.workers,
             limit=args.limit,
             melody_track=args.melody_track,
+            expand_repeats=args.expand_repeats,
             progress=not args.quiet,
         )
     except (ValueError, FileNotFoundError) as exc:
@@ -276,6 +277,8 @@ def make_parser() -> argparse.ArgumentParser:
     b.add_argument("--workers", type=int, default=1, help="processes reading files (0 = all cores)")
     b.add_argument("--limit", type=int, default=None, help="read only the first N files/tunes")
     b.add_argument("--melody-track", default=None, help="midi: the melody track (index or name)")
+    b.add_argument("--expand-repeats", action="store_true",
+                   help="music21 collections: write repeated strains out (more windows for --bars 16)")
     b.add_argument("--out", required=True, help="the dataset file to write")
     b.add_argument("--json", action="store_true", help="print a JSON summary")
     b.add_argument("--quiet", action="store_true", help="no progress bar")
