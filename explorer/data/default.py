@@ -39,12 +39,14 @@ def cached_default_path(bars: int = 2) -> Path:
 
 def build_default(out=None, *, bars: int = 2, workers: int = 0, progress: bool = True,
                   collections=DEFAULT_COLLECTIONS) -> Path:
-    """Build the default dataset (``bars``-bar segments of each collection) to ``out``."""
+    """Build the default dataset (``bars``-bar segments of each collection) to ``out``; for long
+    windows (8 bars or more) the tunes' repeats are written out, as 16-bar models need."""
     from explorer.data.build import build_dataset
 
     parts = []
     for coll in collections:
-        ds, _ = build_dataset(f"music21:{coll}", bars=bars, workers=workers, progress=progress, log=lambda line: None)
+        ds, _ = build_dataset(f"music21:{coll}", bars=bars, workers=workers, progress=progress, log=lambda line: None,
+                              expand_repeats=bars >= 8)
         parts.append(ds)
     ds = concat(parts)
     ds.meta.update({"name": DEFAULT_NAME, "collections": list(collections)})
