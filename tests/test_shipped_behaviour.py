@@ -30,7 +30,8 @@ from explorer.paths import assets_dir
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 CHECKPOINTS = assets_dir() / "checkpoints"
-N_MELODIES = 150  # 2-bar test melodies; the 16-bar default data has 51 valid + test segments (all used)
+N_MELODIES = 150  # 2-bar test melodies
+N_MELODIES_16 = 60  # 16-bar melodies: a seeded choice of the 16-bar default data's 281 valid + test segments
 
 # The card's "melodies that rose" (assets/checkpoints/<name>.md, effect of +1 × vector on 500 test
 # melodies of the model's own corpora) for every attribute it calls strong: rose in ≥ 80% of them
@@ -57,7 +58,8 @@ def required_share(card_share: float, n: int) -> float:
     """The card's share less two binomial standard errors of ``n`` melodies: the card measured other
     melodies (its own corpora's test split), so its share is an estimate; for 0.88 and n = 150 the
     bound is 0.88 - 2·0.027 = 0.827."""
-    return card_share - 2 * math.sqrt(card_share * (1 - card_share) / n)
+    p = min(card_share, 1 - 1 / n)  # a card's 100% is an estimate too: never ask more than one miss in n allows
+    return card_share - 2 * math.sqrt(p * (1 - p) / n)
 
 
 class Case:
@@ -70,7 +72,8 @@ class Case:
             test = np.flatnonzero(ds.split == "test")
             rows = np.sort(np.random.default_rng(0).choice(test, N_MELODIES, replace=False))
         else:
-            rows = np.flatnonzero(ds.split != "train")
+            rows = np.sort(np.random.default_rng(0).choice(np.flatnonzero(ds.split != "train"), N_MELODIES_16,
+                                                           replace=False))
         self.tokens, self.chroma = ds.tokens[rows], ds.chroma[rows].astype(np.float32)
         _, self.mu, _ = self.tm.encode(self.tokens, self.chroma)
         self.base = compute(self.tm.decode_tokens(self.mu, self.chroma))  # the greedy reconstruction, as the card
@@ -115,7 +118,7 @@ def test_the_pinned_shares_are_those_the_cards_state():
 def test_stored_vectors_raise_their_attribute_in_the_share_the_card_states(cases, name):
     case = cases(name)
     n = len(case.mu)
-    assert n == (N_MELODIES if case.tm.n_steps == 32 else 51)
+    assert n == (N_MELODIES if case.tm.n_steps == 32 else N_MELODIES_16)
     for attr, card_share in STRONG[name].items():
         share = float(case.rose(case.steer(attr, 1.0), attr).mean())
         assert share >= required_share(card_share, n), f"{name} {attr}: rose in {share:.1%}, card {card_share:.1%}"
@@ -125,8 +128,8 @@ def test_stored_vectors_raise_their_attribute_in_the_share_the_card_states(cases
 
 
 @pytest.mark.xfail(strict=True, reason="card: +1 × note_density / rhythmic_complexity vector raised them in 86% / "
-                   "84% of its 422 test melodies (Nottingham + O'Neill's); on the default data's 51 unseen 16-bar "
-                   "segments they rise in 53% / 49% (90% / 88% on the full Nottingham test split, measured once)")
+                   "84% of its 422 test melodies (Nottingham + O'Neill's); on 60 unseen 16-bar segments of the default "
+                   "data they rise in 63% / 60% (90% / 88% on the full Nottingham test split, measured once)")
 def test_musicvae16_density_vectors_fall_short_of_their_card_on_the_default_data(cases):
     case = cases("musicvae16-nottingham-oneills")
     for attr, card_share in MUSICVAE16_SHORT.items():
