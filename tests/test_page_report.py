@@ -38,7 +38,10 @@ TEST_CARD = {"model": "ec2vae", "steps": 10, "epochs": 2, "train_seconds": 120, 
              "history": HISTORY, "eval": EC2_EVAL, "kl_per_dim": [0.1 * i for i in range(16)],
              "targets": ["recon_accuracy_greedy: 0.4 (target ≥ 0.95) — missed",
                          "transposition_test.ratio: 4 (target ≥ 3) — met"],
-             "paper": spec_of("ec2vae").paper, "notes": ["a test card: every figure is made up"]}
+             "paper": spec_of("ec2vae").paper, "notes": ["a test card: every figure is made up"],
+             "unseen": {"other-corpus": {"segments": 5, "recon_accuracy_greedy": 0.35, "recon_accuracy_onset_pitch": 0.25,
+                                         "recon_accuracy_teacher_forced": 0.45, "recon_accuracy_rhythm": 0.7,
+                                         "transposition_test": {"dz_p": 3.0, "dz_r": 0.5, "ratio": 6.0}}}}
 AR_EVAL = {"interpretability": {"pitch_range": {"dim": 1, "r2": 0.9}, "contour": {"dim": 3, "r2": 0.5}, "mean": 0.7},
            "mig": {"pitch_range": 0.4, "contour": 0.1, "mean": 0.25}, "recon_accuracy_greedy": 0.97}
 
@@ -50,7 +53,8 @@ def models_dir(tmp_path_factory) -> Path:
     ec2 = tiny_ec2vae()
     save_checkpoint(d / f"{EC2}.safetensors", ec2, card=TEST_CARD)
     save_checkpoint(d / f"{BARE}.safetensors", ec2, card={})
-    ar_card = {k: v for k, v in TEST_CARD.items() if k not in ("eval", "kl_per_dim", "targets", "paper", "notes")}
+    ar_card = {k: v for k, v in TEST_CARD.items() if k not in ("eval", "kl_per_dim", "targets", "paper", "notes",
+                                                                 "unseen")}
     save_checkpoint(d / f"{AR}.safetensors", tiny_arvae(), card=ar_card | {"model": "arvae"})
     return d
 
@@ -138,11 +142,16 @@ def test_report_of_a_shipped_card_shows_its_figures_and_plots():
     assert ":red-badge[missed] recon_accuracy_greedy: 0.4 (target ≥ 0.95)" in text
     assert ":red-badge[missed] transposition_test.ratio: 4 (target ≥ 5)" in text
     assert "a test card: every figure is made up" in text
+    # the own test split beside the corpus it never saw, and that corpus's targets
+    table = next(df.value for df in at.dataframe if "corpus" in df.value.columns)
+    assert table["corpus"].tolist() == ["own test split", "other-corpus (never seen)"]
+    assert table["greedy"].tolist() == [0.4, 0.35] and table["transposition ratio"].tolist() == [4.0, 6.0]
+    assert ":green-badge[met] unseen other-corpus: transposition_test.ratio: 6 (target ≥ 5)" in text
     assert set(chart_keys(at)) == {"report_history_acc", "report_history_loss", "report_recon", "report_groups",
                                    "report_kl"}
-    assert len(at.dataframe) == 2  # the figures, and the attribute vectors' effects
+    assert len(at.dataframe) == 3  # own test vs unseen corpora, the figures, and the attribute vectors' effects
     assert "**Attribute vectors**" in text
-    vec = at.dataframe[1].value
+    vec = at.dataframe[2].value
     assert vec["attribute"].tolist() == ["note_density"] and vec["melodies that rose"].tolist() == ["90%"]
     assert not at.button and not at.info
     assert not at.get("audio")  # the report plays nothing unless asked for a prior sample
