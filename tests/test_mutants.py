@@ -190,6 +190,8 @@ def test_chord_condition_of_each_mode():
         chord_condition("mine", 32)
     with pytest.raises(ChordError, match="a typed chord lasts one of"):
         chord_condition("typed", 32, "C", per="bars")
+    with pytest.raises(ChordError, match="the progression is empty"):
+        chord_condition("typed", 32)
 
 
 def test_chord_sequence_repeats_the_symbols_over_the_slots():
@@ -342,7 +344,7 @@ def test_rhythm_test_encodes_both_versions_under_the_melodys_chords():
                        [65, R, R, 67, H, H, 69, R],  # onsets 0 3 6 (sum 9), 3 rests
                        [70, H, H, H, H, H, H, H]])  # no partner
     chroma = np.zeros((3, 8, 12), np.float32)
-    chroma[:, :, [0, 4, 7]] = 1  # 24 chord notes a melody: 0.24 in z_p, the same before and after
+    chroma[0, :, [0, 4, 7]] = 1  # 24 chord notes in melody 0 only: 0.24 in its z_p, before and after
     # rows 0 and 1 trade rhythms: Δz_p = 3 rests / 7 = 0.428571…, Δz_r = 3 / 9 = 0.3333…
     got = rhythm_test(tm, tokens, chroma)
     assert got == {"dz_p": 0.4286, "dz_r": 0.3333, "ratio": 0.778, "n": 2}  # ratio 7/9
@@ -476,14 +478,15 @@ def test_performance_card_markdown_by_hand():
     from explorer.eval.performance import card_markdown
 
     row = {"velocity_r": 0.5, "tempo_r": 0.25, "velocity_mse": 100.04, "tempo_mse": 0.01234}
+    knn = {"accuracy": 0.5, "chance": 0.2, "k": 3, "performances": 10, "per_held_out_piece": {"p1": 0.5, "p2": 0.25}}
     card = {"config": {"z_dims": 16, "feature_names": ["pitch"], "target_mean": [0], "target_std": [1]},
             "data": {"sources": ["vienna4x22"]}, "steps": 100, "epochs": 2, "batch": 8, "window": 64, "lr": 0.001,
-            "train_seconds": 90, "hardware": "cpu", "eval_command": "explorer eval x.safetensors", "notes": ["n1"],
+            "train_seconds": 3000, "hardware": "cpu", "eval_command": "explorer eval x.safetensors", "notes": ["n1"],
             "eval": {"test": {"pieces": ["D783", "D784"], "performances": 22, "notes": 1000},
-                     "model_prior_z": row, "baseline_deadpan": dict(row, velocity_r=0.0),
+                     "model_prior_z": row, "model_encoded_z": dict(row, velocity_r=0.9),
+                     "baseline_deadpan": dict(row, velocity_r=0.0), "baseline_mean_performance": dict(row, tempo_r=0.1),
                      "beats_both_baselines": {"velocity_r": True, "tempo_r": False},
-                     "knn_pianist": {"accuracy": 0.5, "chance": 0.2, "k": 3, "performances": 10,
-                                     "per_held_out_piece": {"p1": 0.5, "p2": 0.25}}}}
+                     "knn_emotion": knn, "knn_pianist": dict(knn, k=1), "knn_pianist_piece_centred": dict(knn, k=2)}}
     assert card_markdown("style", card) == "\n".join([
         "# style", "",
         "A VirtuosoNet-like conditional VAE (explorer.models.virtuoso): hierarchical score encoder (note → beat → "
@@ -491,14 +494,19 @@ def test_performance_card_markdown_by_hand():
         "articulation (partitura's performance codec).", "",
         '- config: `{"z_dims": 16}`',
         '- data: {"sources": ["vienna4x22"]}',
-        "- training: 100 steps, 2 epochs, batch 8, window 64 notes, lr 0.001, 1.5 min on cpu", "",
+        "- training: 100 steps, 2 epochs, batch 8, window 64 notes, lr 0.001, 50.0 min on cpu", "",
         "## Held-out piece: D783, D784 (22 performances, 1000 notes)", "",
         "| | velocity r | tempo r | velocity MSE (MIDI²) | tempo MSE (log2² beat period) |",
         "|---|---|---|---|---|",
         "| model_prior_z | 0.500 | 0.250 | 100.0 | 0.0123 |",
+        "| model_encoded_z | 0.900 | 0.250 | 100.0 | 0.0123 |",
         "| baseline_deadpan | 0.000 | 0.250 | 100.0 | 0.0123 |",
+        "| baseline_mean_performance | 0.500 | 0.100 | 100.0 | 0.0123 |",
         "\nBeats both baselines (z = 0): {'velocity_r': True, 'tempo_r': False}",
-        "- knn_pianist: accuracy 0.500 (chance 0.200, k = 3, 10 performances, leave one piece out: p1 0.50, p2 0.25)",
+        "- knn_emotion: accuracy 0.500 (chance 0.200, k = 3, 10 performances, leave one piece out: p1 0.50, p2 0.25)",
+        "- knn_pianist: accuracy 0.500 (chance 0.200, k = 1, 10 performances, leave one piece out: p1 0.50, p2 0.25)",
+        "- knn_pianist_piece_centred: accuracy 0.500 (chance 0.200, k = 2, 10 performances, leave one piece out: "
+        "p1 0.50, p2 0.25)",
         "",
         "Reproduce: `explorer eval x.safetensors`",
         "- n1"]) + "\n"
@@ -673,7 +681,8 @@ def test_quartile_vector_by_hand():
     v = quartile_vector(mu, values)
     assert v.dtype == np.float32
     np.testing.assert_allclose(v, [6.0, 0.0])  # mean of rows 6, 7 minus mean of rows 0, 1
-    np.testing.assert_array_equal(quartile_vector(mu[:8], np.full(8, 3.0)), [0.0, 0.0])  # no variation
+    flat = quartile_vector(mu[:8], np.full(8, 3.0))  # no variation
+    assert flat.dtype == np.float32 and flat.tolist() == [0.0, 0.0]
     # ties: the bottom quartile is 2 of the 6 rows of value 0, all with code (0, 1)
     tied = quartile_vector(np.array([[0.0, 1]] * 6 + [[4.0, 1]] * 2), [0, 0, 0, 0, 0, 0, 1, 1])
     np.testing.assert_allclose(tied, [4.0, 0.0])
@@ -839,8 +848,9 @@ def test_the_performance_loader_names_each_reason_to_refuse(tmp_path):
                                               "checkpoint'\\); melody models open in the sidebar's model picker"):
         load_performance_checkpoint(melody)
     good = save_performance_checkpoint(tmp_path / "p.safetensors", _virtuoso())
-    for name, changes in {"noconfig": {"config": None}, "badcard": {"card": "{"},
-                          "badstyles": {"styles": "["}, "otherconfig": {"config": '{"hidden": 4, "z_dims": 2}'}}.items():
+    damaged = {"noconfig": {"config": None}, "badcard": {"card": "{"}, "badstyles": {"styles": "["},
+               "otherconfig": {"config": '{"hidden": 4, "z_dims": 2}'}}
+    for name, changes in damaged.items():
         path = _with_metadata(good, tmp_path / f"{name}.safetensors", **changes)
         with pytest.raises(CheckpointError, match=f"{name}.safetensors is damaged or from another version"):
             load_performance_checkpoint(path)
@@ -1301,7 +1311,7 @@ def test_a_performance_checkpoint_is_tagged_and_read_strictly(tmp_path):
     short = dict(tensors)
     short.pop(sorted(k for k in short if k.startswith("model."))[0])
     save_file(short, str(tmp_path / "short.safetensors"), metadata=meta)
-    with pytest.raises(CheckpointError, match=r"(?s)short.safetensors is damaged or from another version \(.*Missing key"):
+    with pytest.raises(CheckpointError, match=r"(?s)short.safetensors is damaged or from another version \(.*Missing"):
         load_performance_checkpoint(tmp_path / "short.safetensors")
 
 
@@ -1332,7 +1342,7 @@ def test_the_melody_loader_refuses_a_performance_family_a_missing_weight_and_a_s
         load_checkpoint(tmp_path / "short.safetensors")
     cut = tmp_path / "cut.safetensors"
     cut.write_bytes(good.read_bytes()[:-100])  # the header is whole, the weights are not: refused on reading it
-    with pytest.raises(CheckpointError, match=r"^cut.safetensors is not a Latent Explorer checkpoint: not a safetensors"):
+    with pytest.raises(CheckpointError, match=r"^cut.safetensors is not a Latent Explorer checkpoint: not a safet"):
         load_checkpoint(cut)
 
 
@@ -1360,8 +1370,8 @@ def test_sap_of_one_and_two_dims_by_hand():
 
     # one dim: its R² itself. z = (0, 1, 2), a = (0, 1, 3): r² = 3² / (2 · 42/9) = 81/84 = 0.964285…
     assert sap(np.array([[0.0], [1.0], [2.0]]), {"a": [0.0, 1.0, 3.0]}) == {"a": 0.9643, "mean": 0.9643}
-    # two dims: the gap between them, 81/84 - 0
-    assert sap(np.array([[0.0, 5.0], [1.0, 5.0], [2.0, 5.0]]), {"a": [0.0, 1.0, 3.0]})["a"] == 0.9643
+    # two dims: the gap between them, 1 - 81/84 (dim 1 is a itself)
+    assert sap(np.array([[0.0, 0.0], [1.0, 1.0], [2.0, 3.0]]), {"a": [0.0, 1.0, 3.0]})["a"] == round(1 - 81 / 84, 4)
     assert sap(np.zeros((3, 2)), {}) == {"mean": 0.0}
 
 
@@ -1374,6 +1384,7 @@ def test_interpretability_of_ten_rows_after_a_constant_and_of_a_subsample():
     assert got == {"flat": {"dim": -1, "r2": 0.0}, "a": {"dim": 1, "r2": 1.0}, "mean": 0.5}
     # 30 rows, the attribute constant on the first 20: a subsample of 20 drawn from all 30 rows
     # still sees it vary (20 rows taken from the first 20 would not), and dim 1 is still a line of it
+    assert interpretability(z, {}) == {"mean": 0.0}
     b = np.concatenate([np.zeros(20), np.arange(1.0, 11.0)])
     z30 = np.column_stack([np.zeros(30), 3 * b])
     assert interpretability(z30, {"b": b}, max_rows=20)["b"] == {"dim": 1, "r2": 1.0}
@@ -1606,3 +1617,143 @@ def test_ship_writes_the_model_with_its_styles_figures_and_card(tmp_path):
     assert styles["labels"] == [{"pianist": "a"}] and styles["z"].tolist() == [[1.0, 2.0]]
     assert (tmp_path / "style.md").read_text() == card_markdown("style", card)
     assert ps.card == {"steps": 5, "eval": {"old": 1}}  # the caller's card is not changed
+
+
+def _transposition_chord_encoder(tokens, chroma):
+    """z_p = (sum of onset pitches, Σ (pitch class + 1) of step 0's chord / 10);
+    z_r = (sum of onset steps / 9, first token / 2)."""
+    onset = tokens < 128
+    steps = torch.arange(tokens.shape[1])
+    weights = torch.arange(1.0, 13.0)
+    return torch.stack([torch.where(onset, tokens, 0).sum(1).float(), (chroma[:, 0, :] * weights).sum(1) / 10,
+                        torch.where(onset, steps, 0).sum(1).float() / 9, tokens[:, 0].float() / 2], 1)
+
+
+def test_transposition_test_moves_the_chords_with_the_notes():
+    from explorer.eval.run import transposition_test
+
+    tm = TrainedModel(StubVAE(4, PITCH_RHYTHM, 8, _transposition_chord_encoder), device="cpu")
+    tokens = np.array([[120, H, 123, H, R, R, R, R]], np.uint8)  # +5 would put 123 at 128: skipped
+    chroma = np.zeros((1, 8, 12), np.float32)
+    chroma[0, 0, 11] = 1  # B at step 0 only: weight 12; moved by -2, 1, 2 to A (10), C (1), C# (2)
+    # a shift s moves z_p by (2s, Δweight/10) and z_r by (0, s/2); holds are not notes
+    dz_p = (math.sqrt(16 + 0.2 ** 2) + math.sqrt(4 + 1.1 ** 2) + math.sqrt(16 + 1.0 ** 2)) / 3
+    got = transposition_test(tm, tokens, chroma, shifts=(5, -2, 1, 2))
+    assert got == {"dz_p": round(dz_p, 4), "dz_r": round(5 / 6, 4), "ratio": round(dz_p / (5 / 6), 3)}
+
+
+class _HalfScaleStub(StubVAE):
+    """A StubVAE whose posterior scale is 1/2 instead of 1."""
+
+    def encode(self, tokens, chroma):
+        post = super().encode(tokens, chroma)
+        return type(post)(post.mean, 0.5 * post.scale)
+
+
+@pytest.mark.filterwarnings("ignore:Mean of empty slice", "ignore:An input array is constant")
+def test_evaluate_encodes_under_the_chords_and_reports_the_kl_of_each_dim():
+    from explorer.eval.run import evaluate
+
+    ds = _eval_dataset()
+    ds.chroma[:, :, [0, 4, 7]] = 1  # 24 chord notes a segment: +0.24 in z_p's second number
+    model = _HalfScaleStub(4, PITCH_RHYTHM, 8, _rhythm_chord_encoder)
+    tm = TrainedModel(model, {}, device="cpu")
+    out = evaluate(tm, ds, vectors=False)
+    # KL = (σ² + μ² - 1 - ln σ²) / 2 with σ = 1/2, averaged over the 4 test rows
+    base = 0.25 - 1 - math.log(0.25)
+    dim1 = [0.24, 3 / 7 + 0.24, 0.24, 8 / 7 + 0.24]
+    assert out["kl_per_dim"][1] == round(np.mean([(base + m * m) / 2 for m in dim1]), 4)
+    assert out["kl_per_dim"][3] == round(base / 2, 4)
+    assert 0 <= out["seconds"] < 600
+    pitch_only = TrainedModel(StubVAE(4, {"pitch": (0, 2)}, 8, _rhythm_chord_encoder), {}, device="cpu")
+    assert "transposition_test" not in evaluate(pitch_only, ds, vectors=False)
+
+
+@pytest.mark.filterwarnings("ignore:Mean of empty slice", "ignore:An input array is constant")
+def test_evaluate_unseen_reads_cards_without_sources_and_passes_the_limit_on():
+    from explorer.eval.run import evaluate_unseen
+
+    ds = _eval_dataset()
+    for meta in ({}, {"card": {"data": {}}}):
+        tm = TrainedModel(StubVAE(4, PITCH_RHYTHM, 8, _rhythm_chord_encoder), meta, device="cpu")
+        assert evaluate_unseen(tm, {"x": ds}, limit=2)["x"]["segments"] == 2
+
+
+def test_knn_leave_one_piece_out_by_hand():
+    from explorer.eval.performance import knn_leave_one_group_out
+
+    z = np.array([[0.0], [0.12], [0.2], [0.3], [0.55], [0.65]])
+    labels = ["x", "x", "y", "y", "y", "y"]
+    pieces = ["A", "B", "C", "C", "D", "D"]
+    # 3 nearest of the other pieces, majority: A (0.0) sees 0.12 x, 0.2 y, 0.3 y → y, wrong; B sees
+    # 0.2 y, 0.0 x, 0.3 y → y, wrong; C's 0.2 and 0.3 see 0.12 x, 0.0 x and a D (y) → x, wrong;
+    # D's 0.55 and 0.65 see 0.3 y, 0.2 y, 0.12 x → y, right
+    assert knn_leave_one_group_out(z, labels, pieces) == {
+        "accuracy": 2 / 6, "chance": 0.5, "k": 3, "performances": 6,
+        "per_held_out_piece": {"A": 0.0, "B": 0.0, "C": 0.0, "D": 1.0}}
+    # one piece only: nothing can be held out
+    assert knn_leave_one_group_out(z, ["x"] * 6, ["A"] * 6) == {
+        "accuracy": 0.0, "chance": 1.0, "k": 3, "performances": 0, "per_held_out_piece": {}}
+
+
+# ---- explorer.latent.projection: t-SNE's settings, progress and placing ---------------------
+
+def test_tsne_settings_keep_the_perplexity_below_a_third_of_the_points():
+    from explorer.latent.projection import _tsne
+
+    params = {"perplexity": 30.0, "n_iter": 500, "seed": 7}
+    tsne = _tsne(params, 12)
+    assert tsne.perplexity == pytest.approx(11 / 3)  # (N - 1) / 3 for 12 points
+    assert (tsne.n_iter, tsne.random_state, tsne.n_jobs, tsne.callbacks_every_iters) == (500, 7, 1, 25)
+    assert _tsne(params, 2).perplexity == 1.0  # never below 1
+    assert _tsne(dict(params, perplexity=2.0), 100).perplexity == 2.0
+    assert _tsne(dict(params, n_jobs=3), 100).n_jobs == 3
+
+
+def test_tsne_reports_progress_every_25_iterations_and_centres_the_map():
+    from explorer.latent.projection import project
+
+    X = np.random.default_rng(0).normal(size=(12, 3))
+    seen = []
+    proj = project(X, "t-SNE", {"n_iter": 50, "perplexity": 3.0}, progress=lambda done, n: seen.append((done, n)))
+    # 250 iterations of early exaggeration, then 50: a report every 25 of the 300
+    assert seen == [(25 * i, 300) for i in range(1, 13)]
+    np.testing.assert_allclose(proj.coords.max(0) + proj.coords.min(0), [0, 0], atol=1e-9)
+
+
+def test_tsne_places_new_points_with_at_most_25_neighbours_quietly():
+    import logging
+
+    from explorer.latent.projection import _TSNEMapper
+
+    calls = []
+
+    class Embedding:
+        def __init__(self, n):
+            self.n = n
+
+        def __len__(self):
+            return self.n
+
+        def transform(self, X, **kwargs):
+            calls.append((X.dtype, kwargs, logging.getLogger("openTSNE").level))
+            return np.zeros((len(X), 2))
+
+    level = logging.getLogger("openTSNE").level
+    _TSNEMapper(Embedding(10)).transform([[1, 2]])
+    _TSNEMapper(Embedding(40)).transform([[1, 2]])
+    assert calls == [(np.float64, {"k": 9, "perplexity": 3.0, "n_iter": 100}, logging.ERROR),
+                     (np.float64, {"k": 25, "perplexity": 5, "n_iter": 100}, logging.ERROR)]
+    assert logging.getLogger("openTSNE").level == level
+
+
+def test_vector_effects_measure_a_seeded_subsample_of_limit_rows():
+    from explorer.eval.run import vector_effects
+    from test_known_answers import _density_decode
+
+    tm = TrainedModel(StubVAE(2, {}, 8, lambda t, c: torch.zeros(len(t), 2), _density_decode), device="cpu")
+    mu = np.array([[2.0, 0], [4.0, 0], [8.0, 0]])
+    tokens = np.array([[60] * k + [R] * (8 - k) for k in (1, 4, 8)])
+    got = vector_effects(tm, tokens, np.zeros((3, 8, 12), np.float32), mu, {"note_density": np.array([2.0, 0.0])},
+                         limit=2)
+    assert got["segments"] == 2
