@@ -73,7 +73,8 @@ run() {  # run STATUS,STATUS… : mutmut on the in-scope mutants with those resu
 
 if [[ ! -d mutants ]]; then  # the first run makes the mutants (and runs the stats); name none yet
   echo "[mutation] generating the mutants and the test coverage"
-  "${PIN[@]}" "$VENV/bin/mutmut" run --max-children "${MUTATION_CHILDREN:-1}" "explorer.latent.palette.x_cell_labels__mutmut_1"
+  "${PIN[@]}" "$VENV/bin/mutmut" run --max-children "${MUTATION_CHILDREN:-1}" \
+    "explorer.latent.palette.x_cell_labels__mutmut_1"
 fi
 case "${1:-}" in
   --scores) ;;
