@@ -35,7 +35,7 @@ def test_ec2vae_parallel_decoders_reproduce_the_step_loop_given_its_own_inputs(o
     """EC²-VAE's rhythm decoder reads its own previous class, which in free running need not be
     the rhythm of the melody token generated; fed exactly what the loop fed them, both parallel
     decoders give the loop's log-probabilities."""
-    from explorer.models.ec2vae import _shift_in
+    from explorer.models.base import shift_in as _shift_in
 
     model = _models()[1].eval()
     gen = torch.Generator().manual_seed(4)

@@ -14,7 +14,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from explorer.models.base import DecodeOutput, LatentLayout, MelodyVAE, Posterior, kl_normal, pick_tokens
+from explorer.models.base import (DecodeOutput, LatentLayout, MelodyVAE, Posterior, kl_normal, mix, pick_tokens,
+                                  run_gru_cell, shift_in)
 from explorer.music.attributes import AR_ATTRIBUTES
 from explorer.music.melody import N_TOKENS, REST
 
@@ -87,20 +88,19 @@ class ARVAE(MelodyVAE):
     def _next_input(self, chosen, truth, teacher_forcing: float):
         """Scheduled sampling in the step loop: per row the true token with probability
         ``teacher_forcing``, else the chosen one; word dropout (training) then blanks some."""
-        prev = torch.where(torch.rand(chosen.shape, device=chosen.device) < teacher_forcing, truth, chosen)
+        return self._word_dropout(mix(truth, chosen, teacher_forcing))
+
+    def _word_dropout(self, prev):
+        """In training, a ``word_dropout`` share of the previous-token inputs become the start token."""
         if self.training and self.config.word_dropout > 0:
-            drop = torch.rand(prev.shape, device=prev.device) < self.config.word_dropout
-            prev = torch.where(drop, torch.full_like(prev, N_TOKENS), prev)
+            prev = mix(torch.full_like(prev, N_TOKENS), prev, self.config.word_dropout)
         return prev
 
     def _logp_given_prev(self, z, prev):
         """Log-probabilities (B, T, 130) when the previous tokens are ``prev`` (B, T): the
         decoder cell's own weights run as one GRU over the sequence (no Python step loop)."""
         x = torch.cat([self.embed(prev), z[:, None, :].expand(-1, prev.size(1), -1)], -1)  # (B, T, E + Z)
-        h0 = torch.tanh(self.z_to_h(z))[None]  # (1, B, H)
-        cell = self.decoder
-        h, _ = torch.gru(x, h0, [cell.weight_ih, cell.weight_hh, cell.bias_ih, cell.bias_hh],
-                         True, 1, 0.0, self.training, False, True)  # (B, T, H)
+        h = run_gru_cell(self.decoder, x, torch.tanh(self.z_to_h(z)), self.training)  # (B, T, H)
         return F.log_softmax(self.out(h), -1)
 
     def _decode_parallel(self, z, target, teacher_forcing: float) -> DecodeOutput:
@@ -108,17 +108,12 @@ class ARVAE(MelodyVAE):
         without gradient guesses every token; each input is the true previous token with
         probability ``teacher_forcing``, else that guess; in training, word dropout replaces
         a share of the inputs by the start token."""
-        start = torch.full((z.size(0), 1), N_TOKENS, dtype=torch.long, device=z.device)
-        prev = torch.cat([start, target[:, :-1]], 1)  # (B, T)
+        prev = shift_in(target, N_TOKENS)  # (B, T), the start token first
         if teacher_forcing < 1:
             with torch.no_grad():
                 guess = self._logp_given_prev(z, prev).argmax(-1)
-            keep = torch.rand(prev.shape, device=z.device) < teacher_forcing
-            prev = torch.where(keep, prev, torch.cat([start, guess[:, :-1]], 1))
-        if self.training and self.config.word_dropout > 0:
-            drop = torch.rand(prev.shape, device=z.device) < self.config.word_dropout
-            prev = torch.where(drop, torch.full_like(prev, N_TOKENS), prev)
-        logp = self._logp_given_prev(z, prev)
+            prev = mix(prev, shift_in(guess, N_TOKENS), teacher_forcing)
+        logp = self._logp_given_prev(z, self._word_dropout(prev))
         return DecodeOutput(logp, logp.argmax(-1))
 
     def loss(self, tokens, chroma=None, step: int = 0, attributes: dict | None = None, **_) -> dict:

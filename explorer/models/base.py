@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from explorer.music.melody import HOLD, REST
+from explorer.music.melody import HOLD, N_PITCHES, REST
 
 
 @dataclass
@@ -85,6 +85,40 @@ def rhythm_targets(tokens: torch.Tensor) -> torch.Tensor:
     out[t == HOLD] = 1
     out[t == REST] = 2
     return out
+
+
+def pitch_bounds(tokens: torch.Tensor):
+    """(lowest, highest) pitch per row (B,) of tokens (B, T); 10000 / -10000 for a row without notes."""
+    pitched = tokens < N_PITCHES
+    big = torch.full_like(tokens, 10_000)
+    return torch.where(pitched, tokens, big).min(1).values, torch.where(pitched, tokens, -big).max(1).values
+
+
+def shift_melodies(tokens: torch.Tensor, chroma: torch.Tensor, shift: torch.Tensor):
+    """Tokens (B, T) and chroma (B, T, 12) moved by ``shift`` (B,) semitones per row (pitches
+    only; holds and rests stay), the chord chroma rolled with them. The caller keeps the
+    pitches inside 0..127."""
+    tok = torch.where(tokens < N_PITCHES, tokens + shift[:, None], tokens)
+    idx = (torch.arange(12, device=chroma.device)[None, :] - shift[:, None]) % 12  # new[pc] = old[pc - s]
+    return tok, torch.gather(chroma, 2, idx[:, None, :].expand(-1, chroma.size(1), -1))
+
+
+# ---- scheduled sampling over whole sequences (the decoders' training passes) ------------
+def shift_in(seq: torch.Tensor, start: int) -> torch.Tensor:
+    """(B, T) → the previous value at each step: ``start`` then seq[:, :-1]."""
+    return torch.cat([torch.full_like(seq[:, :1], start), seq[:, :-1]], 1)
+
+
+def mix(truth: torch.Tensor, guess: torch.Tensor, keep_prob: float) -> torch.Tensor:
+    """Each entry from ``truth`` with probability ``keep_prob``, else from ``guess``."""
+    return torch.where(torch.rand(truth.shape, device=truth.device) < keep_prob, truth, guess)
+
+
+def run_gru_cell(cell: nn.GRUCell, x: torch.Tensor, h0: torch.Tensor, training: bool) -> torch.Tensor:
+    """A GRU cell's own weights run over a whole sequence x (B, T, I) from h0 (B, H) → (B, T, H)."""
+    h, _ = torch.gru(x, h0[None].contiguous(), [cell.weight_ih, cell.weight_hh, cell.bias_ih, cell.bias_hh],
+                     True, 1, 0.0, training, False, True)
+    return h
 
 
 class MelodyVAE(nn.Module):

@@ -56,7 +56,8 @@ def card_markdown(name: str, card: dict) -> str:
     if card.get("targets"):
         lines += ["", "## Against the targets", *[f"- {t}" for t in card["targets"]]]
     if card.get("paper"):
-        lines += ["", f"Paper: {card['paper'].get('source')} — {card['paper'].get('note', '')}"]
+        note = card["paper"].get("note")
+        lines += ["", f"Paper: {card['paper'].get('source')}" + (f" — {note}" if note else "")]
     if card.get("notes"):
         lines += ["", "## Notes", *[f"- {n}" for n in card["notes"]]]
     return "\n".join(lines) + "\n"

@@ -23,8 +23,13 @@ from explorer.models.base import (
     MelodyVAE,
     Posterior,
     kl_normal,
+    mix,
     pick_tokens,
+    pitch_bounds,
     rhythm_targets,
+    run_gru_cell,
+    shift_in,
+    shift_melodies,
 )
 
 
@@ -133,7 +138,8 @@ class EC2VAE(MelodyVAE):
         r_target = rhythm_targets(target) if forced else None
         rhythm_logp = self._rhythm_decoder(z_r, sample, temperature, r_target, tf)
         # the melody decoder reads the rhythm decoder's log-probabilities, as in the authors' code
-        logp = self._melody_decoder(z_p, rhythm_logp, chroma, sample, temperature, target.long() if forced else None, tf)
+        logp = self._melody_decoder(z_p, rhythm_logp, chroma, sample, temperature,
+                                    target.long() if forced else None, tf)
         return DecodeOutput(logp, logp.argmax(-1), rhythm_logp)
 
     # ---- the same decoders over whole sequences (training) ---------------------
@@ -141,7 +147,7 @@ class EC2VAE(MelodyVAE):
         """Rhythm log-probs (B, T, 3) when the previous rhythm classes are ``prev`` (B, T)."""
         x = torch.cat([F.one_hot(prev, self.config.rhythm_dims).float(),
                        z_r[:, None, :].expand(-1, prev.size(1), -1)], -1)  # (B, T, 3 + Z_r)
-        h = _gru(self.grucell_0, x, torch.tanh(self.linear_init_0(z_r)), self.training)
+        h = run_gru_cell(self.grucell_0, x, torch.tanh(self.linear_init_0(z_r)), self.training)
         return F.log_softmax(self.linear_out_0(h), -1)
 
     def _melody_given_prev(self, z_p, rhythm, chroma, prev):
@@ -149,8 +155,8 @@ class EC2VAE(MelodyVAE):
         t = prev.size(1)
         x = torch.cat([F.one_hot(prev, self.config.roll_dims).float(), rhythm,
                        z_p[:, None, :].expand(-1, t, -1), chroma], -1)  # (B, T, 130 + 3 + Z_p + 12)
-        h0 = _gru(self.grucell_1, x, torch.tanh(self.linear_init_1(z_p)), self.training)  # (B, T, H)
-        h1 = _gru(self.grucell_2, h0, h0[:, 0], self.training)  # the second cell starts from the first's step 0
+        h0 = run_gru_cell(self.grucell_1, x, torch.tanh(self.linear_init_1(z_p)), self.training)  # (B, T, H)
+        h1 = run_gru_cell(self.grucell_2, h0, h0[:, 0], self.training)  # the second cell starts from the first's step 0
         return F.log_softmax(self.linear_out_1(h1), -1)
 
     def _decode_parallel(self, z_p, z_r, chroma, target, teacher_forcing: float) -> DecodeOutput:
@@ -158,17 +164,17 @@ class EC2VAE(MelodyVAE):
         each decoder a pass without gradient guesses every step; each input is the true
         previous value with probability ``teacher_forcing``, else that guess."""
         r_target = rhythm_targets(target)
-        r_prev = _shift_in(r_target, self.config.rhythm_dims - 1)
-        m_prev = _shift_in(target, self.config.roll_dims - 1)
+        r_prev = shift_in(r_target, self.config.rhythm_dims - 1)
+        m_prev = shift_in(target, self.config.roll_dims - 1)
         if teacher_forcing < 1:
             with torch.no_grad():
                 r_guess = self._rhythm_given_prev(z_r, r_prev).argmax(-1)
-            r_prev = _mix(r_prev, _shift_in(r_guess, self.config.rhythm_dims - 1), teacher_forcing)
+            r_prev = mix(r_prev, shift_in(r_guess, self.config.rhythm_dims - 1), teacher_forcing)
         rhythm_logp = self._rhythm_given_prev(z_r, r_prev)
         if teacher_forcing < 1:
             with torch.no_grad():
                 m_guess = self._melody_given_prev(z_p, rhythm_logp, chroma, m_prev).argmax(-1)
-            m_prev = _mix(m_prev, _shift_in(m_guess, self.config.roll_dims - 1), teacher_forcing)
+            m_prev = mix(m_prev, shift_in(m_guess, self.config.roll_dims - 1), teacher_forcing)
         logp = self._melody_given_prev(z_p, rhythm_logp, chroma, m_prev)
         return DecodeOutput(logp, logp.argmax(-1), rhythm_logp)
 
@@ -203,35 +209,14 @@ class EC2VAE(MelodyVAE):
 def transpose_randomly(tokens, chroma, max_shift: int = 6):
     """Each melody (B, T) and its chroma (B, T, 12) moved by a random non-zero shift in
     ±``max_shift`` semitones that keeps its pitches in 0..127 (0 when none does)."""
-    pitched = tokens < 128
-    big = torch.full_like(tokens, 10_000)
-    lo = torch.where(pitched, tokens, big).min(1).values
-    hi = torch.where(pitched, tokens, -big).max(1).values
+    lo, hi = pitch_bounds(tokens)
     mag = torch.randint(1, max_shift + 1, (tokens.size(0),), device=tokens.device)
     shift = torch.where(torch.rand(tokens.size(0), device=tokens.device) < 0.5, -mag, mag)
     shift = torch.where(hi + shift > 127, -mag, shift)
     shift = torch.where(lo + shift < 0, mag, shift)
-    shift = torch.where((lo + shift >= 0) & (hi + shift <= 127) & pitched.any(1), shift, torch.zeros_like(shift))
-    tok = torch.where(pitched, tokens + shift[:, None], tokens)
-    idx = (torch.arange(12, device=chroma.device)[None, :] - shift[:, None]) % 12  # new[pc] = old[pc - s]
-    return tok, torch.gather(chroma, 2, idx[:, None, :].expand(-1, chroma.size(1), -1))
-
-
-def _gru(cell: nn.GRUCell, x, h0, training: bool):
-    """A GRU cell's own weights run over a whole sequence x (B, T, I) from h0 (B, H) → (B, T, H)."""
-    h, _ = torch.gru(x, h0[None].contiguous(), [cell.weight_ih, cell.weight_hh, cell.bias_ih, cell.bias_hh],
-                     True, 1, 0.0, training, False, True)
-    return h
-
-
-def _shift_in(seq, start: int):
-    """(B, T) → the previous value at each step: ``start`` then seq[:, :-1]."""
-    return torch.cat([torch.full_like(seq[:, :1], start), seq[:, :-1]], 1)
-
-
-def _mix(truth, guess, keep_prob: float):
-    """Each entry from ``truth`` with probability ``keep_prob``, else from ``guess``."""
-    return torch.where(torch.rand(truth.shape, device=truth.device) < keep_prob, truth, guess)
+    fits = (lo + shift >= 0) & (hi + shift <= 127) & (tokens < 128).any(1)
+    shift = torch.where(fits, shift, torch.zeros_like(shift))
+    return shift_melodies(tokens, chroma, shift)
 
 
 def _pick(logp, sample: bool, temperature: float, target=None, i: int = 0, tf: float = 0.0):

@@ -30,7 +30,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from explorer.models.base import DecodeOutput, LatentLayout, MelodyVAE, Posterior, kl_normal, pick_tokens
+from explorer.models.base import (DecodeOutput, LatentLayout, MelodyVAE, Posterior, kl_normal, mix, pick_tokens,
+                                  shift_in)
 from explorer.music.melody import N_TOKENS
 
 START = N_TOKENS  # the embedding row of the start token
@@ -148,14 +149,11 @@ class MusicVAE(MelodyVAE):
             logp, tok = self._generate(z, sample, temperature)
             return DecodeOutput(logp, tok)
         target = target.long()
-        start = torch.full((z.size(0), 1), START, dtype=torch.long, device=z.device)
-        prev = torch.cat([start, target[:, :-1]], 1)  # (B, T)
+        prev = shift_in(target, START)  # (B, T)
         if teacher_forcing < 1:
             with torch.no_grad():  # parallel scheduled sampling: the model's own guesses replace some inputs
                 guess = self._logp_given_prev(z, prev).argmax(-1)
-            mixed = torch.cat([start, guess[:, :-1]], 1)
-            keep = torch.rand(prev.shape, device=z.device) < teacher_forcing
-            prev = torch.where(keep, prev, mixed)
+            prev = mix(prev, shift_in(guess, START), teacher_forcing)
         logp = self._logp_given_prev(z, prev)
         return DecodeOutput(logp, logp.argmax(-1))
 

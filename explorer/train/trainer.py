@@ -29,6 +29,7 @@ from tqdm.auto import tqdm
 
 from explorer.data.dataset import SegmentDataset, concat
 from explorer.device import describe_device, pick_device
+from explorer.models.base import pitch_bounds, shift_melodies
 from explorer.models.checkpoint import save_checkpoint
 from explorer.models.registry import build_model, config_to_dict
 from explorer.music.attributes import compute as compute_attributes
@@ -67,17 +68,11 @@ def transpose_batch(tokens: torch.Tensor, chroma: torch.Tensor, max_shift: int, 
     """Shift each row by a random number of semitones in ±max_shift, kept inside 0..127."""
     if max_shift <= 0:
         return tokens, chroma
-    pitched = tokens < N_PITCHES
-    big = torch.full_like(tokens, 10_000)
-    lo = torch.where(pitched, tokens, big).min(1).values
-    hi = torch.where(pitched, tokens, -big).max(1).values
+    lo, hi = pitch_bounds(tokens)
     shift = torch.randint(-max_shift, max_shift + 1, (tokens.size(0),), generator=gen).to(tokens.device)
     shift = torch.clamp(shift, -lo.clamp(max=127), 127 - hi.clamp(min=0))
-    shift = torch.where(pitched.any(1), shift, torch.zeros_like(shift))
-    tok = torch.where(pitched, tokens + shift[:, None], tokens)
-    idx = (torch.arange(12, device=chroma.device)[None, :] - shift[:, None]) % 12  # new[pc] = old[pc - s]
-    ch = torch.gather(chroma, 2, idx[:, None, :].expand(-1, chroma.size(1), -1))
-    return tok, ch
+    shift = torch.where((tokens < N_PITCHES).any(1), shift, torch.zeros_like(shift))
+    return shift_melodies(tokens, chroma, shift)
 
 
 def _tensors(ds: SegmentDataset, device, attrs: tuple):
@@ -212,7 +207,8 @@ def train(s: TrainSettings) -> dict:
         changed = {k: (getattr(init_model.config, k), v) for k, v in vars(model.config).items()
                    if getattr(init_model.config, k, None) != v}
         if changed and lead:  # training options (β, k, new loss terms) may differ; the shapes may not
-            print("config changed from the init checkpoint: " + ", ".join(f"{k} {a} → {b}" for k, (a, b) in changed.items()))
+            print("config changed from the init checkpoint: "
+                  + ", ".join(f"{k} {a} → {b}" for k, (a, b) in changed.items()))
         # continue the teacher-forcing schedule where that model's training stopped
         card0 = init_meta.get("card", {})
         step, epoch = int(card0.get("steps", 0)), int(card0.get("epochs", 0))
@@ -220,7 +216,8 @@ def train(s: TrainSettings) -> dict:
         if lead:
             print(f"starting from the weights of {s.init} at step {step} (a fresh optimizer)")
     data_desc = {"files": [Path(p).name for p in s.data], "segments": ds.counts(),
-                 "sources": sorted(set(ds.tune_source.tolist())), "split": "by tune (SHA-1 of source|tune_id: 80/10/10); tunes with the same opening in one split",
+                 "sources": sorted(set(ds.tune_source.tolist())),
+                 "split": "by tune (SHA-1 of source|tune_id: 80/10/10); tunes with the same opening in one split",
                  "duplicates": ds.meta.get("duplicates", {}),
                  "augmentation": f"random transposition ±{s.augment} semitones per training row"}
 
