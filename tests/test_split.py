@@ -39,7 +39,8 @@ def test_split_is_the_same_in_another_process_with_another_hash_seed():
     env = dict(os.environ, PYTHONHASHSEED="12345")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True,
                          cwd=os.path.dirname(os.path.dirname(__file__)))
-    assert out.stdout.strip() == PINNED_SPLIT_SHA1
+    # the last line: under CI=1 pyfluidsynth prints where it found its library first
+    assert out.stdout.strip().splitlines()[-1] == PINNED_SPLIT_SHA1
 
 
 def test_split_fractions_on_real_tune_lists_are_80_10_10(shared_data):
