@@ -82,3 +82,38 @@ def test_chords_estimated_from_a_melody_alone():
     assert names == ["Am", "Am"]
     _, names = estimate_chords(np.array([r] * 16))
     assert names == ["", ""]
+
+
+def test_a_chord_conditioned_model_is_also_evaluated_with_estimated_chords_on_a_chordless_corpus(one_torch_thread):
+    """EC²-VAE on a corpus without chords: a second row with chords estimated from the notes,
+    and those chords reach the model (the figures differ from the row without); a corpus with
+    chords, and a model without a chord condition, get no such row."""
+    import numpy as np
+
+    from explorer.data.dataset import segment_tunes
+    from explorer.data.midi_files import tune_from_midi
+    from explorer.eval.run import estimate_missing_chords, evaluate_unseen
+    from explorer.models.registry import build_model
+    from explorer.models.trained import TrainedModel
+    from tests.conftest import make_midi
+
+    notes = [(60 + (i * 7) % 12, i * 0.5, i * 0.5 + 0.5) for i in range(32)]
+    plain = segment_tunes([tune_from_midi(make_midi(notes), "plain", "a")])
+    assert not plain.chroma.any()
+    import torch
+
+    torch.manual_seed(0)
+    ec2 = TrainedModel(build_model("ec2vae", hidden_dims=16), {"card": {}}, device="cpu")
+    res = evaluate_unseen(ec2, {"plain": plain})
+    assert list(res) == ["plain", "plain · estimated chords"]
+    est = res["plain · estimated chords"]
+    assert est["chords_estimated"] == len(plain) and "chords_estimated" not in res["plain"]
+    assert est["transposition_test"] != res["plain"]["transposition_test"]  # the chords reached the encoder
+    mv = TrainedModel(build_model("musicvae", hidden_dims=16, embed_dims=8, z_dims=4), {"card": {}}, device="cpu")
+    assert list(evaluate_unseen(mv, {"plain": plain})) == ["plain"]
+
+    filled, n = estimate_missing_chords(plain.tokens[:2], np.stack([np.zeros((32, 12)), np.eye(12)[[0] * 32]]))
+    assert n == 1 and (filled[1] == np.eye(12)[[0] * 32]).all() and filled[0].any()
+    chorded = segment_tunes([tune_from_midi(make_midi(notes), "c", "c")])
+    chorded.chroma[:] = 1
+    assert list(evaluate_unseen(ec2, {"chorded": chorded})) == ["chorded"]

@@ -11,6 +11,7 @@ from explorer.models.base import rhythm_targets
 from explorer.models.trained import TrainedModel
 from explorer.music.attributes import ATTRIBUTES
 from explorer.music.attributes import compute as compute_attributes
+from explorer.music.chords import estimate_chords
 from explorer.music.melody import HOLD, N_PITCHES, REST, transpose_tokens
 
 
@@ -133,10 +134,24 @@ def vector_effects(tm: TrainedModel, tokens: np.ndarray, chroma: np.ndarray, mu:
     return {"amount": amount, "segments": int(len(mu)), "per_attribute": out}
 
 
+def estimate_missing_chords(tokens: np.ndarray, chroma: np.ndarray) -> tuple[np.ndarray, int]:
+    """``chroma`` with chords estimated from the notes (``music.chords.estimate_chords``, one per
+    half bar) in every row that has none — what the app gives a chord-conditioned model for a
+    melody without a chord track — and how many rows were filled."""
+    out = np.array(chroma, dtype=np.float32, copy=True)
+    empty = np.flatnonzero(~out.reshape(len(out), -1).any(1))
+    for i in empty:
+        out[i] = estimate_chords(tokens[i])[0]
+    return out, int(len(empty))
+
+
 def evaluate(tm: TrainedModel, ds, *, split: str = "test", limit: int | None = 4000, seed: int = 0,
-             vectors: bool = True) -> dict:
+             vectors: bool = True, chords: str = "as-is") -> dict:
     """All figures of ``tm`` on ``split`` of dataset ``ds`` (rows capped at ``limit``);
-    ``vectors=False`` leaves out the attribute-vector effects."""
+    ``vectors=False`` leaves out the attribute-vector effects; ``chords="estimated"`` gives
+    every segment without chords chords estimated from its notes (``"as-is"``: the data's)."""
+    if chords not in ("as-is", "estimated"):
+        raise ValueError(f"chords must be 'as-is' or 'estimated', got {chords!r}")
     t0 = time.perf_counter()
     sub = ds.take_split(split)
     if len(sub) == 0:
@@ -146,6 +161,8 @@ def evaluate(tm: TrainedModel, ds, *, split: str = "test", limit: int | None = 4
         rows = np.sort(np.random.default_rng(seed).choice(len(sub), limit, replace=False))
     tokens, chroma = sub.tokens[rows], sub.chroma[rows].astype(np.float32)
     out = {"model": tm.name, "split": split, "segments": int(len(rows))}
+    if chords == "estimated":
+        chroma, out["chords_estimated"] = estimate_missing_chords(tokens, chroma)
     _, mu, sigma = tm.encode(tokens, chroma)
     out |= reconstruction(tm, tokens, chroma, mu)
     out["active_units"] = active_units(mu)
@@ -175,7 +192,10 @@ def evaluate(tm: TrainedModel, ds, *, split: str = "test", limit: int | None = 4
 def evaluate_unseen(tm: TrainedModel, corpora: dict, *, limit: int | None = 4000, seed: int = 0) -> dict:
     """``{name: figures}`` on every segment (``split="all"``, capped at ``limit``) of each
     corpus in ``corpora`` (``{name: dataset}``). ValueError when a corpus shares a source
-    with the model's training data (its card's ``data.sources``): it would not be unseen."""
+    with the model's training data (its card's ``data.sources``): it would not be unseen.
+
+    A chord-conditioned model on a corpus without any chords is also evaluated with chords
+    estimated from the notes (as the app conditions such melodies), as ``"<name> · estimated chords"``."""
     trained_on = set(tm.card.get("data", {}).get("sources", []))
     out = {}
     for name, ds in corpora.items():
@@ -185,4 +205,8 @@ def evaluate_unseen(tm: TrainedModel, corpora: dict, *, limit: int | None = 4000
         figs = evaluate(tm, ds, split="all", limit=limit, seed=seed, vectors=False)
         figs.pop("kl_per_dim", None)
         out[name] = figs
+        if tm.model.chord_conditioned and not np.asarray(ds.chroma).any():
+            figs = evaluate(tm, ds, split="all", limit=limit, seed=seed, vectors=False, chords="estimated")
+            figs.pop("kl_per_dim", None)
+            out[f"{name} · estimated chords"] = figs
     return out

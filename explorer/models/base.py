@@ -125,6 +125,9 @@ class MelodyVAE(nn.Module):
     """Base class: subclasses set ``name``, ``config`` and implement the methods."""
 
     name = "melody-vae"
+    #: True when the chord chroma conditions the model (a melody without chords is then
+    #: better served with chords estimated from its notes: ``music.chords.estimate_chords``).
+    chord_conditioned = False
 
     @property
     def layout(self) -> LatentLayout:  # pragma: no cover - abstract

@@ -59,6 +59,7 @@ class EC2VAEConfig:
 
 class EC2VAE(MelodyVAE):
     name = "ec2vae"
+    chord_conditioned = True
 
     def __init__(self, config: EC2VAEConfig = EC2VAEConfig()):
         super().__init__()
