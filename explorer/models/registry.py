@@ -196,3 +196,16 @@ register(ModelSpec(
     kl_note="summed over the style dims, weight beta = {beta} after a linear warm-up",
     pages=("performance_style",), checkpoint="performance",
     trainer="explorer.train.performance:main", evaluator="explorer.eval.performance:main"))
+
+from explorer.models.extres import ExtRes, ExtResConfig  # noqa: E402  (appended with its family)
+
+register(ModelSpec(
+    "extres", ExtRes, ExtResConfig, "2-bar melody",
+    help="ExtRes: an extraction VAE for a concept y = f(x) and a residual CVAE; --concept rhythm|contour|"
+         "fragmentation|pkg.mod:func (see docs/concepts.md)",
+    paper={"source": "Akama, ISMIR 2019 (concept learning from domain knowledge)",
+           "note": "the paper reports no reconstruction figures; the target is concept consistency of decoded "
+                   "melodies (y from held-out melodies, z_r from the prior)"},
+    targets=(("concept_consistency.prior", 0.90),), unseen_targets=(("concept_consistency.prior", 0.90),),
+    kl_note="summed over each group's dims, weight beta = {beta} on KL_e + KL_r, free bits {free_bits} per group",
+    train_options=("ze_dims", "zr_dims", "free_bits", "embed_dims"), trainer="explorer.train.extres:main"))
