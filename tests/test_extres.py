@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 
+from explorer.audio import audio_status
 from explorer.data.dataset import SegmentDataset
 from explorer.data.default import shipped_default_path
 from explorer.eval import extres as ev
@@ -279,3 +280,37 @@ def test_evaluate_extres_reports_every_figure_on_a_tiny_model(tmp_path):
     assert figs["diversity"]["samples"] == 3 and figs["diversity"]["concepts"] == 4
     assert set(figs["ec2vae_rhythm"]) == {"prior_pitch", "own_pitch", "checkpoint"}
     assert any("EC²-VAE" in line for line in ev.markdown(figs, "test"))
+
+
+# ---------------------------------------------------------------------------------- the page
+@pytest.fixture(scope="module")
+def models_dir(tmp_path_factory):
+    """A folder with an untrained "extres-tiny" (rhythm) and "ec2vae-tiny" checkpoint."""
+    folder = tmp_path_factory.mktemp("extres_models")
+    save_checkpoint(folder / "extres-tiny.safetensors", _tiny("rhythm", 3, 32))
+    save_checkpoint(folder / "ec2vae-tiny.safetensors", EC2VAE(EC2VAEConfig(hidden_dims=16, z1_dims=4, z2_dims=4)))
+    return folder
+
+
+@pytest.mark.usefixtures("app_env", "clear_streamlit_caches")
+def test_concept_page_plays_variations_that_keep_the_concept():
+    from explorer.ui.concept_page import concept_text
+    from helpers_app import ROOT, run_app
+
+    page = ROOT / "pages" / "concept.py"
+    at = run_app(page, model="ec2vae-tiny")
+    assert any("Choose an ExtRes model" in i.value for i in at.info)
+    at = run_app(page, model="extres-tiny", n="3", seed="5")
+    assert at.slider(key="cp_n").value == 3 and at.number_input(key="cp_seed").value == 5
+    mids = [b for b in at.get("download_button") if b.label == "MIDI"]
+    assert len(mids) == 3 + 1  # three variations and the transfer
+    if audio_status()[0]:
+        assert len(at.get("audio")) == 3 + 1
+    shown = [m.value for m in at.markdown if m.value.startswith("Concept **rhythm**")]
+    assert len(shown) == 1 and "`" in shown[0]
+    at.slider(key="cp_n").set_value(2).run()
+    assert not at.exception and at.query_params["n"] == "2"
+    assert len([b for b in at.get("download_button") if b.label == "MIDI"]) == 2 + 1
+    assert concept_text("rhythm", np.array([0, 1, 2])) == "●–·" and concept_text("mine:f", np.array([3, 1])) == "3 1"
+    bad = run_app(page, model="extres-tiny", n="99")
+    assert any("n='99'" in w.value for w in bad.warning)

@@ -39,6 +39,9 @@ PAGES = (
     AppPage("pages/performance_style.py", "Performance style", ":material/piano:", "performance_style",
             "a piano score played in many styles by a VirtuosoNet-like CVAE: sampled, encoded "
             "from a performance, emotion presets; tempo and velocity curves against deadpan"),
+    AppPage("pages/concept.py", "Concept", ":material/category:", "concept",
+            "ExtRes: keep a melody's concept (rhythm, contour, …) and hear N variations of everything else; "
+            "one melody's concept with another's residual"),
     AppPage("pages/model_report.py", "Model report", ":material/monitoring:", "model_report",
             "the loaded model's card: data, training, evaluation beside the paper's figures"),
 )

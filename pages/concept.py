@@ -1,0 +1,3 @@
+from explorer.ui.concept_page import concept_page
+
+concept_page()
