@@ -209,3 +209,19 @@ register(ModelSpec(
     targets=(("concept_consistency.prior", 0.90),), unseen_targets=(("concept_consistency.prior", 0.90),),
     kl_note="summed over each group's dims, weight beta = {beta} on KL_e + KL_r, free bits {free_bits} per group",
     train_options=("ze_dims", "zr_dims", "free_bits", "embed_dims"), trainer="explorer.train.extres:main"))
+
+from explorer.models.midivae import MIDIVAE, MIDIVAEConfig  # noqa: E402  (appended with its family)
+
+# Stored in the melody checkpoint format (weights, config, layout, card) but shipped to assets/midivae, not
+# the melody picker's folder; no evaluator= here: with checkpoint "melody" it would take every melody
+# checkpoint's `explorer eval` (run `python -m explorer.eval.midivae CKPT` until it has a kind of its own).
+register(ModelSpec(
+    "midivae", MIDIVAE, MIDIVAEConfig, "multi-track",
+    help="MIDI-VAE: 4 voices' pitch, instrument and velocity, a style classifier in z, style transfer",
+    paper={"source": "Brunner et al., ISMIR 2018 (MIDI-VAE)",
+           "note": "the paper's style classifier and validation-classifier figures are on its own corpora"},
+    targets=(("style_classifier.accuracy", 0.90), ("validation.reconstruction_kept", 0.90),
+             ("validation.swapped_as_target", 0.60), ("swap.onsets_kept", 0.50)),
+    kl_note="averaged over the latent dims, weight beta = {beta}; z sampled with noise std {noise_std} in training",
+    train_options=("beta", "noise_std", "z_dims", "hidden"), pages=(),
+    trainer="explorer.train.midivae:main"))
