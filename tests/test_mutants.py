@@ -292,6 +292,84 @@ def test_spearman_of_a_constant_attribute_is_zero_and_of_nothing_is_zero():
     assert spearman(z, {}, {}) == {"mean": 0.0}
 
 
+def _four_decimals(values):
+    """The mean of ``values`` rounded to 4 decimals, after checking a fifth decimal would show."""
+    mean = float(np.mean(values))
+    assert round(mean, 4) != round(mean, 5)
+    return round(mean, 4)
+
+
+def test_each_metric_rounds_its_figures_and_their_mean_to_four_decimals():
+    from scipy.stats import spearmanr
+
+    from explorer.eval.metrics import interpretability, mig, sap, spearman
+
+    rng = np.random.default_rng(7)  # a seed whose figures and means all have a fifth decimal
+    z = rng.normal(size=(200, 3))
+    attrs = {f"a{j}": z[:, j] + rng.normal(size=200) * (j + 1) for j in range(3)}
+    r2 = {k: np.corrcoef(z[:, 0], a)[0, 1] ** 2 for k, a in attrs.items()}
+    got = interpretability(z[:, :1], attrs)  # one dim: its MI is the highest
+    assert {k: got[k] for k in attrs} == {k: {"dim": 0, "r2": round(v, 4)} for k, v in r2.items()}
+    assert any(round(v, 4) != round(v, 5) for v in r2.values())
+    assert got["mean"] == _four_decimals([round(v, 4) for v in r2.values()])
+    for metric in (mig(z, attrs), sap(z, attrs), spearman(z, attrs, {"a0": 0, "a1": 1, "a2": 2})):
+        assert metric["mean"] == _four_decimals([metric[k] for k in attrs])
+    rho = spearmanr(z[:, 1], attrs["a1"]).statistic
+    assert spearman(z, attrs, {"a1": 1})["a1"] == round(rho, 4) != round(rho, 5)
+
+
+def test_mig_bins_each_side_in_20_by_default():
+    from sklearn.metrics import mutual_info_score
+
+    from explorer.eval.metrics import mig
+
+    rng = np.random.default_rng(1)
+    z = rng.normal(size=(300, 2))
+    a = z[:, 0] + 0.5 * rng.normal(size=300)
+
+    def binned(x, bins=20):  # equal-width bins over the range, as np.histogram would
+        edges = np.linspace(x.min(), x.max(), bins + 1)
+        return np.digitize(x, edges[1:-1])
+
+    ab = binned(a)
+    mis = sorted((mutual_info_score(binned(z[:, j]), ab) for j in range(2)), reverse=True)
+    want = round((mis[0] - mis[1]) / mutual_info_score(ab, ab), 4)
+    assert mig(z, {"a": a})["a"] == want != mig(z, {"a": a}, bins=21)["a"]
+
+
+def test_interpretability_draws_5000_rows_without_replacement_by_seed_0():
+    from explorer.eval.metrics import interpretability
+
+    rng = np.random.default_rng(2)
+    z = rng.normal(size=(6000, 1))
+    a = z[:, 0] + rng.normal(size=6000)
+    idx = np.random.default_rng(0).choice(6000, 5000, replace=False)
+    want = round(np.corrcoef(z[idx, 0], a[idx])[0, 1] ** 2, 4)
+    assert interpretability(z, {"a": a})["a"] == {"dim": 0, "r2": want}
+    # other draws read otherwise: the whole set, 5001 rows, another seed, with replacement
+    idx_r = np.random.default_rng(0).choice(6000, 5000, replace=True)
+    others = [np.corrcoef(z[:, 0], a)[0, 1] ** 2, interpretability(z, {"a": a}, max_rows=5001)["a"]["r2"],
+              interpretability(z, {"a": a}, seed=1)["a"]["r2"], np.corrcoef(z[idx_r, 0], a[idx_r])[0, 1] ** 2]
+    assert want not in [round(v, 4) for v in others]
+
+
+def test_interpretability_picks_the_dim_by_mutual_information_of_seed_0():
+    """On integer-valued codes the MI estimator's jitter (its random_state) decides between two
+    dims of near-equal information; the pick is the one of random_state = seed, 0 by default."""
+    from sklearn.feature_selection import mutual_info_regression
+
+    from explorer.eval.metrics import interpretability
+
+    rng = np.random.default_rng(0)
+    z = rng.integers(0, 3, size=(60, 2)).astype(float)
+    attrs = {f"a{k}": z.sum(1) + rng.integers(0, 2, 60) for k in range(12)}
+    want = {k: int(np.argmax(mutual_info_regression(z, a, random_state=0))) for k, a in attrs.items()}
+    got = interpretability(z, attrs)
+    assert {k: got[k]["dim"] for k in attrs} == want
+    other = interpretability(z, attrs, seed=1)
+    assert sum(other[k]["dim"] != want[k] for k in attrs) >= 3  # the seed matters here
+
+
 # ---- explorer.eval.run: the rhythm test ---------------------------------------------------
 
 def test_change_rhythm_puts_each_melodys_pitches_on_its_partners_rhythm():
@@ -1257,6 +1335,77 @@ def test_evaluate_unseen_runs_every_segment_without_vectors_or_kl():
         evaluate_unseen(_eval_model(sources=["s1", "s3", "s9"]), {"x": ds})
 
 
+def test_estimate_missing_chords_fills_only_the_rows_without_chords():
+    from explorer.eval.run import estimate_missing_chords
+    from explorer.music.chords import TRIADS
+
+    arpeggio = [60, H, 64, H, 67, H, 72, H]  # C major in each half bar
+    tokens = np.array([arpeggio * 2, arpeggio * 2, [R] * 16], np.uint8)
+    chroma = np.zeros((3, 16, 12), np.uint8)
+    chroma[1, :, 2] = 1  # row 1 has its own (a lone D): kept
+    filled, n = estimate_missing_chords(tokens, chroma)
+    assert n == 2 and filled.dtype == np.float32  # the silent row counts: it had none
+    assert (filled[0] == TRIADS[0]).all() and (filled[1] == chroma[1]).all() and not filled[2].any()
+    assert not chroma[0].any()  # the caller's array is not written to
+
+
+def _big_eval_dataset(n=4001):
+    """``n`` one-segment tunes, each its own source ``s<i>`` (the sources figure names the rows taken)."""
+    from explorer.data.dataset import SegmentDataset
+
+    tokens = np.tile(np.array([[60, H, 62, H, 64, H, R, R]], np.uint8), (n, 1))
+    tokens[:, 0] = 48 + np.arange(n) % 24
+    names = np.array([f"s{i}" for i in range(n)])
+    return SegmentDataset(tokens, np.zeros((n, 8, 12), np.uint8), np.arange(n), np.zeros(n, int), np.zeros(n, int),
+                          names, names, names, np.full(n, 120.0), np.full(n, "test"))
+
+
+def _drawn_sources(n, limit, seed):
+    rows = np.random.default_rng(seed).choice(n, limit, replace=False)
+    return sorted(f"s{i}" for i in rows)
+
+
+@pytest.mark.filterwarnings("ignore:Mean of empty slice", "ignore:An input array is constant")
+def test_evaluate_and_evaluate_unseen_take_4000_rows_drawn_by_seed_0_by_default():
+    from explorer.eval.run import evaluate, evaluate_unseen
+
+    ds, tm = _big_eval_dataset(), _eval_model()
+    want = _drawn_sources(4001, 4000, 0)
+    got = evaluate(tm, ds, vectors=False)
+    assert got["segments"] == 4000 and got["sources"] == want
+    assert got["sources"] != _drawn_sources(4001, 4000, 1)
+    tm.model.chord_conditioned = True  # both rows of the unseen table draw alike
+    unseen = evaluate_unseen(tm, {"x": ds})
+    assert [(r["segments"], r["sources"]) for r in unseen.values()] == [(4000, want)] * 2
+
+
+@pytest.mark.filterwarnings("ignore:Mean of empty slice", "ignore:An input array is constant")
+def test_evaluate_with_estimated_chords_gives_them_to_the_encoder():
+    from explorer.eval.run import evaluate, evaluate_unseen
+
+    ds, tm = _eval_dataset(), _eval_model()
+    out = evaluate(tm, ds, vectors=False, chords="estimated")
+    assert out["chords_estimated"] == 4 and "chords_estimated" not in evaluate(tm, ds, vectors=False)
+    # the three rows with notes get a triad for their 8 steps: 24 chord notes, + 0.24 on z_p's second
+    # dim (0, 3/7, 0, 8/7 without); KL = μ²/2 averaged over the rows
+    assert out["kl_per_dim"][1] == round((0.24 ** 2 + (3 / 7 + 0.24) ** 2 + 0.24 ** 2 + (8 / 7) ** 2) / 8, 4)
+    with pytest.raises(ValueError, match=r"^chords must be 'as-is' or 'estimated', got 'guess'$"):
+        evaluate(tm, ds, chords="guess")
+    # the unseen table: a second row only for a chord-conditioned model on a corpus without chords,
+    # on the same rows (limit and seed passed on), without the KL
+    assert list(evaluate_unseen(tm, {"x": ds})) == ["x"]
+    tm.model.chord_conditioned = True
+    res = evaluate_unseen(tm, {"x": ds}, limit=3, seed=1)
+    assert list(res) == ["x", "x · estimated chords"]
+    est = res["x · estimated chords"]
+    assert (est["segments"], est["sources"]) == (res["x"]["segments"], res["x"]["sources"]) == (3, ["s1", "s2", "s3"])
+    assert est["chords_estimated"] == 3 and "kl_per_dim" not in est and "attribute_vectors" not in est
+    assert res["x"]["sources"] != evaluate_unseen(tm, {"x": ds}, limit=3, seed=0)["x"]["sources"]
+    chorded = _eval_dataset()
+    chorded.chroma[0, 0, 0] = 1
+    assert list(evaluate_unseen(tm, {"c": chorded})) == ["c"]
+
+
 def test_chords_are_the_melodys_own_else_estimated_from_its_notes():
     from explorer.latent.analogy import chord_condition, with_chords
     from explorer.music.chords import TRIADS
@@ -1509,8 +1658,8 @@ def test_nearest_neighbours_of_one_point_and_of_none():
 # ---- explorer.eval.performance.evaluate on stubs ------------------------------------------
 
 class _Score:
-    def __init__(self, n, prior):
-        self.features = _score_features([NOTE_A] * n)
+    def __init__(self, n, prior, notes=None):
+        self.features = _score_features(notes or [NOTE_A] * n)
         self.beat = np.arange(n) // 2  # two notes a beat
         self.prior = prior
 
@@ -1518,12 +1667,14 @@ class _Score:
         return len(self.features)
 
 
-def _performance(piece, split, targets, prior=None):
+def _performance(piece, split, targets=(), prior=None, notes=None, z=(0.0, 0.0), label=None):
+    """A stub performance; ``z`` and ``label`` are what the stub style table reads of it."""
     from types import SimpleNamespace
 
     targets = np.asarray(targets, float)
+    label = label or {"emotion": "", "piece": piece, "source": "other", "pianist": ""}
     return SimpleNamespace(record=SimpleNamespace(piece=piece, split=split), targets=targets,
-                           score=_Score(len(targets), prior))
+                           score=_Score(len(targets), prior, notes), z=np.asarray(z, float), label=label)
 
 
 def _style_stub():
@@ -1538,32 +1689,42 @@ def _style_stub():
         score.human = h
         return np.array([1.0, 0.0])
 
-    return SimpleNamespace(model=SimpleNamespace(config=SimpleNamespace(target_mean=[0.1, 0.3, 0.0, 0.0])), z_dims=2,
-                           predict=predict, encode=encode)
+    model = SimpleNamespace(config=SimpleNamespace(target_mean=[0.1, 0.3, 0.0, 0.0]), z_scale=2.0)
+    return SimpleNamespace(model=model, z_dims=2, predict=predict, encode=encode)
 
 
-STYLE_LABELS = [{"emotion": "happy", "piece": "p1", "source": "emotion", "pianist": ""},
-                {"emotion": "sad", "piece": "p2", "source": "emotion", "pianist": ""},
-                {"emotion": "happy", "piece": "p2", "source": "emotion", "pianist": ""},
-                {"emotion": "", "piece": "p1", "source": "vienna4x22", "pianist": "a"},
-                {"emotion": "", "piece": "p2", "source": "vienna4x22", "pianist": "a"},
-                {"emotion": "", "piece": "p1", "source": "vienna4x22", "pianist": "b"},
-                {"emotion": "", "piece": "p2", "source": "vienna4x22", "pianist": "b"}]
-STYLE_Z = np.array([[0.0, 0], [5, 5], [0.2, 0], [1, 1], [1.1, 1], [9, 9], [9.1, 9]])
+def _stub_style_table(model, examples):
+    """style_table's stand-in: one row per example it is given, scaled by the model it is given."""
+    return {"z": np.stack([e.z for e in examples]) * model.z_scale, "labels": [e.label for e in examples]}
+
+
+def _labelled(source, piece, z, emotion="", pianist=""):
+    label = {"emotion": emotion, "piece": piece, "source": source, "pianist": pianist}
+    return _performance(piece, "train", z=z, label=label)
+
+
+# three pieces far apart in z; within each, pianist a sits 1 above the piece's mean in dim 0, b 1 below
+STYLE_ROWS = [_labelled("emotion", "p1", (0.0, 0), "happy"), _labelled("emotion", "p2", (5, 5), "sad"),
+              _labelled("emotion", "p2", (0.2, 0), "happy"),
+              *[_labelled("vienna4x22", piece, z, pianist=who) for piece, z, who in (
+                  ("p1", (1, 0), "a"), ("p1", (-1, 0), "b"), ("p2", (1.5, 10), "a"), ("p2", (-0.5, 10), "b"),
+                  ("p3", (0.8, 30), "a"), ("p3", (-1.2, 30), "b"))]]
 
 
 def test_performance_evaluate_on_stubs(monkeypatch):
     import explorer.models.performance_style as style
     from explorer.eval.performance import evaluate, knn_leave_one_group_out, mean_metrics, performance_metrics
 
-    monkeypatch.setattr(style, "style_table", lambda model, examples: {"z": STYLE_Z, "labels": STYLE_LABELS})
+    monkeypatch.setattr(style, "style_table", _stub_style_table)
     h1 = [[0.0, 0.2, 0, 0], [0.1, 0.4, 0, 0], [0.3, 0.6, 0, 0], [0.2, 0.8, 0, 0]]
     h2 = [[0.5, 0.9, 0, 0], [0.4, 0.7, 0, 0], [0.2, 0.5, 0, 0], [0.1, 0.1, 0, 0]]
     prior = np.array([[0.1, 0.3, 0, 0], [0.1, 0.5, 0, 0], [0.3, 0.5, 0, 0], [0.2, 0.9, 0, 0]])
     test = [_performance("D783", "test", h1, prior), _performance("D783", "test", h2, prior)]
     train = [_performance("D784", "train", [[0.2, 0.4, 0, 0]] * 6)]
-    res, table = evaluate(_style_stub(), test + train, train)
-    assert table["labels"] is STYLE_LABELS
+    examples = test + train + STYLE_ROWS
+    res, table = evaluate(_style_stub(), examples, train)
+    assert table["labels"] == [e.label for e in examples]
+    np.testing.assert_array_equal(table["z"], 2 * np.stack([e.z for e in examples]))
     assert res["test"] == {"pieces": ["D783"], "performances": 2, "notes": 8}
     beat = np.array([0, 0, 1, 1])
 
@@ -1579,22 +1740,75 @@ def test_performance_evaluate_on_stubs(monkeypatch):
     # the baselines are constant (r = 0); the prior's velocity follows h1 and goes against h2
     prior_r = res["model_prior_z"]
     assert res["beats_both_baselines"] == {"velocity_r": prior_r["velocity_r"] > 0, "tempo_r": prior_r["tempo_r"] > 0}
-    emo, vie = [0, 1, 2], [3, 4, 5, 6]
-    assert res["knn_emotion"] == knn_leave_one_group_out(STYLE_Z[emo], ["happy", "sad", "happy"], ["p1", "p2", "p2"])
-    pieces = np.array(["p1", "p2", "p1", "p2"])
-    assert res["knn_pianist"] == knn_leave_one_group_out(STYLE_Z[vie], ["a", "a", "b", "b"], pieces)
-    centred = STYLE_Z[vie] - np.stack([STYLE_Z[vie][pieces == p].mean(0) for p in pieces])
-    assert res["knn_pianist_piece_centred"] == knn_leave_one_group_out(centred, ["a", "a", "b", "b"], pieces)
+    z = 2 * np.stack([e.z for e in STYLE_ROWS])
+    emo, vie = [0, 1, 2], [3, 4, 5, 6, 7, 8]
+    assert res["knn_emotion"] == knn_leave_one_group_out(z[emo], ["happy", "sad", "happy"], ["p1", "p2", "p2"])
+    pieces = np.array(["p1", "p1", "p2", "p2", "p3", "p3"])
+    pianists = ["a", "b"] * 3
+    assert res["knn_pianist"] == knn_leave_one_group_out(z[vie], pianists, pieces)
+    # centred on each piece's mean, every row is (±2, 0): each pianist's 3 nearest include both of their others
+    centred = knn_leave_one_group_out(np.array([[2.0, 0], [-2, 0]] * 3), pianists, pieces)
+    assert centred["accuracy"] == 1.0 and centred["per_held_out_piece"] == {"p1": 1.0, "p2": 1.0, "p3": 1.0}
+    assert res["knn_pianist_piece_centred"] == centred
     with pytest.raises(ValueError, match=r"^no test performance \(Schubert_D783_no15 in vienna4x22/match\) was found$"):
         evaluate(_style_stub(), train, train)
+
+
+def test_performance_beats_both_baselines_only_above_each(monkeypatch):
+    """The comparison with each baseline on its own: four notes each of two score contexts, so the
+    mean-performance baseline is not constant and its r is not 0."""
+    import explorer.models.performance_style as style
+    from explorer.eval.performance import MeanPerformance, evaluate, performance_metrics
+
+    monkeypatch.setattr(style, "style_table", _stub_style_table)
+    notes = [NOTE_A, NOTE_A, NOTE_B, NOTE_B] * 2  # beats 0-3: A, B, A, B
+    train = [_performance("D784", "train", [[0.0, 0.6, 0, 0]] * 5 + [[1.0, 0.2, 0, 0]] * 5,
+                          notes=[NOTE_A] * 5 + [NOTE_B] * 5)]
+    base = MeanPerformance(train).predict(_score_features(notes))  # A: (0, 0.6), B: (1, 0.2)
+    beat = np.arange(8) // 2
+
+    def verdict(human_tempo, human_velocity, prior):
+        human = np.zeros((8, 4))
+        human[:, 0], human[:, 1] = np.repeat(human_tempo, 2), human_velocity
+        test = [_performance("D783", "test", human, prior, notes=notes)]
+        res, _ = evaluate(_style_stub(), test + train, train)
+        assert res["baseline_mean_performance"] == performance_metrics(base, human, beat)
+        return res
+
+    velocity = [0.7, 0.5, 0.1, 0.3, 0.4, 0.8, 0.3, 0.1]  # louder where the baseline is: 0 < its r < 1
+    # the prior: the human velocities (r = 1), a constant tempo (r = 0 = the deadpan's) against a
+    # baseline whose tempo r is below 0
+    prior = np.zeros((8, 4))
+    prior[:, 0], prior[:, 1] = 0.3, velocity
+    res = verdict([0.5, 0.0, 0.8, 0.6], velocity, prior)
+    assert res["model_prior_z"]["tempo_r"] == 0.0 and res["baseline_mean_performance"]["tempo_r"] < 0
+    assert res["beats_both_baselines"] == {"velocity_r": True, "tempo_r": False}
+    # the prior: the baseline's own velocities (the same r, not above it) and a tempo whose r is
+    # above the deadpan's 0 but below the baseline's
+    prior = base.copy()
+    prior[:, 0] = np.repeat([0.2, 0.3, 0.25, 0.2], 2)
+    res = verdict([0.0, 0.9, 0.3, 0.5], velocity, prior)
+    m, b = res["model_prior_z"], res["baseline_mean_performance"]
+    assert m["velocity_r"] == b["velocity_r"] > 0 and 0 < m["tempo_r"] < b["tempo_r"]
+    assert res["beats_both_baselines"] == {"velocity_r": False, "tempo_r": False}
+
+
+def test_mean_performance_keeps_the_all_notes_mean_under_5_notes():
+    from types import SimpleNamespace
+
+    from explorer.eval.performance import MeanPerformance
+
+    targets = np.array([[1.0, 2, 3, 4], [3, 4, 5, 6]])
+    base = MeanPerformance([SimpleNamespace(score=SimpleNamespace(features=_score_features([NOTE_A] * 2)),
+                                            targets=targets)])
+    np.testing.assert_array_equal(base.predict(_score_features([NOTE_A, NOTE_B])), [[2, 3, 4, 5]] * 2)
 
 
 def test_performance_evaluate_leaves_out_the_classifiers_without_their_labels(monkeypatch):
     import explorer.models.performance_style as style
     from explorer.eval.performance import evaluate
 
-    labels = [{"emotion": "", "piece": "p", "source": "other", "pianist": ""}]
-    monkeypatch.setattr(style, "style_table", lambda model, examples: {"z": np.zeros((1, 2)), "labels": labels})
+    monkeypatch.setattr(style, "style_table", _stub_style_table)
     h = [[0.0, 0.2, 0, 0], [0.1, 0.4, 0, 0]]
     test = [_performance("D783", "test", h, np.array(h))]
     res, _ = evaluate(_style_stub(), test, [_performance("D784", "train", [[0.2, 0.4, 0, 0]] * 6)])
