@@ -5,9 +5,52 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
+from explorer.ui.keys import data_key
 from explorer.ui.sidebar import keep_across_pages
 
 ALL = "(all)"
+
+
+def segment_identity(ds, i: int) -> tuple[str, str, int]:
+    """What a segment row means in any dataset: (collection, tune id, first bar)."""
+    t = ds.tune[i]
+    return str(ds.tune_source[t]), str(ds.tune_id[t]), int(ds.bar[i])
+
+
+def find_segment(ds, source: str, tune_id: str, bar: int) -> int | None:
+    """The row of ``ds`` that holds bar ``bar`` of tune ``tune_id`` of ``source`` (the window
+    starting last at or before it, untransposed first), else that tune's nearest window;
+    None when ``ds`` does not have the tune."""
+    tunes = np.flatnonzero((ds.tune_source == source) & (ds.tune_id == tune_id))
+    rows = np.flatnonzero(np.isin(ds.tune, tunes))
+    if len(rows) == 0:
+        return None
+    rows = rows[np.lexsort((ds.bar[rows], ds.transpose[rows] != 0))]  # untransposed, by bar
+    before = rows[ds.bar[rows] <= bar]
+    if len(before):
+        return int(before[np.argmax(ds.bar[before])])
+    return int(rows[np.argmin(np.abs(ds.bar[rows] - bar))])
+
+
+def _follow_identity(ds, key: str):
+    """When the data changed since picker ``key`` last chose (another model: 2-bar vs 16-bar
+    segments number their rows differently), move it to the same tune and bar in ``ds``, or
+    say that ``ds`` does not have that tune."""
+    ss = st.session_state
+    seen = ss.get(f"{key}_where")
+    if seen is None or seen[0] == data_key(ds):
+        return
+    _, (source, tune_id, bar), title = seen
+    row = find_segment(ds, source, tune_id, bar)
+    for k in (f"{key}_index", f"{key}_tune", f"{key}_source"):
+        ss.pop(k, None)
+    if row is None:
+        st.info(f"“{title or tune_id}” ({source}) is not in this model's data ({ds.bars}-bar segments); "
+                "another melody is chosen instead.")
+        ss.pop(f"{key}_last", None)
+        return
+    ss[f"{key}_last"] = (ALL, row)
+    ss[f"{key}_asked"] = (row, (source, tune_id, bar))  # back on 2-bar data: bar 13, not the 16-bar window's bar 1
 
 
 def _pick_random(ds, rows, key):
@@ -33,6 +76,7 @@ def start_picker_at(ds, key: str, fraction: float):
 def segment_picker_ui(ds, key: str = "seg") -> int:
     """Collection → tune → segment selectors (plus a random pick); returns a row index."""
     sources = [ALL] + sorted(set(ds.source.tolist()))
+    _follow_identity(ds, key)
     if f"{key}_index" not in st.session_state:
         # a page without the picker dropped its widgets: start from the last choice, else the URL
         src, i = st.session_state.get(f"{key}_last", (ALL, _url_row(len(ds), key)))
@@ -58,5 +102,8 @@ def segment_picker_ui(ds, key: str = "seg") -> int:
                        format_func=lambda i: f"bars {ds.bar[i] + 1}–{ds.bar[i] + ds.bars}")
     st.button("Random segment", on_click=_pick_random, args=(ds, rows, key), key=f"{key}_random")
     st.session_state[f"{key}_last"] = (src, int(seg))
+    asked_row, asked = st.session_state.get(f"{key}_asked", (None, None))
+    where = asked if asked_row == int(seg) else segment_identity(ds, int(seg))
+    st.session_state[f"{key}_where"] = (data_key(ds), where, str(ds.tune_title[tune]))
     st.query_params[key] = str(seg)
     return int(seg)
