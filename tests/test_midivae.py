@@ -307,3 +307,67 @@ def test_evaluate_on_a_trained_toy_model(tmp_path):
     va = ds.rows("valid")
     ens = ValidationEnsemble(rolls_of(ds, tr), ds.style[tr], rolls_of(ds, va), ds.style[va])
     assert ens.weights == {r: max(a - 0.5, 0.0) for r, a in ens.valid_accuracy.items()}
+
+
+# ------------------------------------------------------------------------------------ MIDI and the page
+def test_rolls_to_midi_keeps_voices_instruments_and_velocities():
+    from explorer.music.multitrack_midi import rolls_to_midi, voice_notes
+
+    s = mt.SILENCE
+    p = np.full((4, 16), s)
+    p[0, :8] = 60 - 24
+    p[0, 8:10] = 60 - 24
+    p[2, 4:6] = 40 - 24
+    v = np.zeros((4, 16), np.float32)
+    v[0, 0], v[0, 8], v[2, 4] = mt.velocity_value(100), mt.velocity_value(50), mt.velocity_value(127)
+    assert voice_notes(p[0], v[0]) == [(60, 0, 8, 100), (60, 8, 10, 50)]  # a new onset re-strikes the pitch
+    pm = rolls_to_midi(p[None], np.array([[5, 0, 4, 0]]), v[None], qpm=120)
+    assert [i.name for i in pm.instruments] == ["voice 1 · strings", "voice 3 · bass"]
+    assert [i.program for i in pm.instruments] == [40, 32]
+    n = pm.instruments[1].notes[0]
+    assert (n.pitch, n.velocity, n.start, n.end) == (40, 127, pytest.approx(0.5), pytest.approx(0.75))
+    # and back: the file reads to the same rolls
+    back = mt.bars_of_pieces([mt.piece_from_midi(pm, "t", "rt")], ["a"], [0])
+    np.testing.assert_array_equal(back.pitch[0, :2], p[[0, 2]])
+    np.testing.assert_allclose(back.velocity[0, :2], v[[0, 2]], atol=0.5 / 127)
+
+
+@pytest.fixture
+def midivae_models(tmp_path, monkeypatch, tmp_cache):
+    from explorer.models.checkpoint import save_checkpoint
+
+    torch.manual_seed(0)
+    m = MIDIVAE(MIDIVAEConfig(styles=("bach", "mozart"), z_dims=8, hidden=16))
+    save_checkpoint(tmp_path / "midivae-tiny.safetensors", m, card={"model": "midivae", "steps": 0})
+    monkeypatch.setenv("LATENT_EXPLORER_MIDIVAE_MODELS", str(tmp_path))
+    return tmp_path
+
+
+@pytest.mark.usefixtures("clear_streamlit_caches")
+def test_style_transfer_page_plays_original_reconstruction_and_transfer(midivae_models):
+    from helpers_app import ROOT, run_app
+
+    at = run_app(ROOT / "pages" / "style_transfer.py", timeout=180)
+    assert not at.error, [e.value for e in at.error]
+    assert at.title[0].value == "Style transfer"
+    assert len(at.get("plotly_chart")) == 4  # three piano rolls and the style map
+    assert len([b for b in at.get("download_button")]) >= 3  # a MIDI download per version at least
+    at.slider(key="st_strength").set_value(0.5).run()
+    at.selectbox(key="st_corpus").set_value("Mozart K.80 iv (string quartet)").run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert "strength 0.5" in at.markdown[0].value or any("strength 0.5" in m.value for m in at.markdown)
+
+
+def test_style_transfer_page_without_a_model_says_how_to_get_one(tmp_path, monkeypatch, tmp_cache):
+    from explorer.ui import style_transfer_page as page
+
+    from helpers_app import ROOT, run_app
+
+    monkeypatch.setattr(page, "assets_dir", lambda: tmp_path)
+    monkeypatch.setenv("LATENT_EXPLORER_MIDIVAE_MODELS", "")
+    assert page.midivae_checkpoints() == {}
+    at = run_app(ROOT / "pages" / "style_transfer.py")
+    assert "explorer train midivae" in at.info[0].value and not at.get("plotly_chart")
+    (tmp_path / "midivae").mkdir()
+    (tmp_path / "midivae" / "x.safetensors").write_bytes(b"")
+    assert list(page.midivae_checkpoints()) == ["x"]

@@ -26,28 +26,13 @@ import numpy as np
 
 from explorer.data.dataset import SPLITS, split_of
 from explorer.data.tune import FULL_BAR_METRES, HALF_BAR_METRES, SkipTune
+from explorer.music.multitrack_midi import (DEFAULT_VELOCITY, FAMILIES, HIGHEST, LOWEST, N_PITCH,  # noqa: F401
+                                            SILENCE, STEPS, velocity_value)
 
 N_VOICES = 4
-STEPS = 16
-LOWEST, HIGHEST = 24, 83
-SILENCE = HIGHEST - LOWEST + 1  # 60
-N_PITCH = SILENCE + 1  # 61 classes
-N_FAMILIES = 16
+N_FAMILIES = len(FAMILIES)
 MAX_TRACKS = 16  # a GM file has 16 channels; more pitched tracks than that is not a band we can voice
-DEFAULT_VELOCITY = 90  # where a source has none (scores)
-FAMILIES = ("piano", "chromatic percussion", "organ", "guitar", "bass", "strings", "ensemble", "brass", "reed",
-            "pipe", "synth lead", "synth pad", "synth effects", "ethnic", "percussive", "sound effects")
 ACCEPTED = (f"a Standard MIDI File with 1 to {MAX_TRACKS} pitched tracks (drums are left out) in 4/4, 2/2 or 2/4")
-
-
-def velocity_value(v) -> np.ndarray:
-    """MIDI velocity (1–127) → the velocity roll's value at an onset, 0.5 + 0.5·v/127."""
-    return 0.5 + 0.5 * np.asarray(v, dtype=np.float32) / 127.0
-
-
-def midi_velocity(value) -> np.ndarray:
-    """The inverse of :func:`velocity_value` (values below 0.5 give 0), as int MIDI velocities."""
-    return np.clip(np.round((np.asarray(value, dtype=np.float32) - 0.5) * 254.0), 0, 127).astype(int)
 
 
 @dataclass(frozen=True)

@@ -42,6 +42,9 @@ PAGES = (
     AppPage("pages/concept.py", "Concept", ":material/category:", "concept",
             "ExtRes: keep a melody's concept (rhythm, contour, …) and hear N variations of everything else; "
             "one melody's concept with another's residual"),
+    AppPage("pages/style_transfer.py", "Style transfer", ":material/compare_arrows:", "style_transfer",
+            "MIDI-VAE: a multi-track piece moved to another style (Bach ↔ Mozart, classic ↔ pop) by swapping "
+            "the style dims of z; each voice heard on its instrument with its velocities"),
     AppPage("pages/model_report.py", "Model report", ":material/monitoring:", "model_report",
             "the loaded model's card: data, training, evaluation beside the paper's figures"),
 )

@@ -1,0 +1,177 @@
+"""Page: MIDI-VAE style transfer (Brunner et al., ISMIR 2018).
+
+A trained style pair's model (assets/midivae, or the folders in ``$LATENT_EXPLORER_MIDIVAE_MODELS``), a
+piece (a few pieces of music21's embedded corpus, or an uploaded multi-track MIDI file), then the
+original, its reconstruction and the piece moved to the other style by swapping the style dims of z
+(part of the way with the strength slider), decoded bar by bar with history: a piano roll per version
+(colour = voice, opacity = velocity, hover = instrument) and audio with each voice on its instrument
+and velocities; the style dims of every bar before and after as a map.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import streamlit as st
+
+from explorer.audio import audio_status
+from explorer.data.multitrack import ACCEPTED, FAMILIES, LOWEST, SILENCE, bars_of_pieces, piece_from_midi_bytes
+from explorer.data.tune import SkipTune
+from explorer.music.multitrack_midi import rolls_to_midi_bytes, voice_notes
+from explorer.paths import assets_dir
+from explorer.ui.player import play_midi_ui
+
+MODELS_ENV = "LATENT_EXPLORER_MIDIVAE_MODELS"
+#: Pieces of music21's corpus in 4/4 (what the page offers without the data folder).
+CORPUS = {"Bach chorale BWV 66.6": "bach/bwv66.6", "Bach chorale BWV 267": "bach/bwv267",
+          "Bach chorale BWV 281": "bach/bwv281", "Mozart K.80 iv (string quartet)": "mozart/k80/movement4.mxl",
+          "Mozart K.155 i (string quartet)": "mozart/k155/movement1.mxl"}
+MAX_BARS = 32
+VOICE_COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd")
+
+
+def midivae_checkpoints() -> dict[str, Path]:
+    """name → path of every ``*.safetensors`` in assets/midivae and the folders of ``$LATENT_EXPLORER_MIDIVAE_MODELS``."""
+    dirs = [assets_dir() / "midivae"] + [Path(p) for p in os.environ.get(MODELS_ENV, "").split(os.pathsep) if p]
+    out = {}
+    for d in dirs:
+        if d.is_dir():
+            for p in sorted(d.glob("*.safetensors")):
+                out.setdefault(p.stem, p)
+    return out
+
+
+@st.cache_resource(show_spinner="Loading MIDI-VAE…", max_entries=3)
+def load_model(path: str, mtime: float):
+    from explorer.eval.midivae import load_midivae
+
+    return load_midivae(path)
+
+
+@st.cache_data(show_spinner="Reading the piece…", max_entries=16)
+def corpus_bars(ref: str):
+    from music21 import corpus
+
+    from explorer.data.multitrack import piece_from_music21
+
+    return bars_of_pieces([piece_from_music21(corpus.parse(ref), "music21", ref)], ["?"], [0])
+
+
+@st.cache_data(show_spinner="Reading the MIDI file…", max_entries=8)
+def upload_bars(data: bytes, name: str):
+    return bars_of_pieces([piece_from_midi_bytes(data, name)], ["?"], [0])
+
+
+def transfer(model, ds, n_bars: int, target: int, strength: float) -> dict:
+    """Original, reconstruction and transfer (rolls (N, V, 16) each) of the first ``n_bars`` bars, with
+    the source style (the classifier's vote over the bars) and each bar's style dims before/after."""
+    from explorer.eval.midivae import decode_rows, encode_rows, local_prev, rolls_of, swap_rows
+
+    rows = ds.piece_rows(0)[:n_bars]
+    prev = local_prev(ds, rows)
+    mu = encode_rows(model, ds, rows)
+    k = model.config.n_styles
+    source = int(np.bincount(mu[:, :k].argmax(1), minlength=k).argmax())
+    z2 = swap_rows(mu, np.full(len(rows), source), np.full(len(rows), target), strength)
+    return {"original": rolls_of(ds, rows), "reconstruction": decode_rows(model, mu, prev),
+            "transferred": decode_rows(model, z2, prev), "source": source, "style_before": mu[:, :k],
+            "style_after": z2[:, :k]}
+
+
+def roll_figure(rolls: dict, title: str):
+    """A multi-track piano roll: a bar per note, colour = voice, opacity = velocity, hover = instrument."""
+    import plotly.graph_objects as go
+
+    fig = go.Figure()
+    n, v, s = rolls["pitch"].shape
+    for k in range(v):
+        notes = voice_notes(rolls["pitch"][:, k].reshape(-1), rolls["velocity"][:, k].reshape(-1))
+        if not notes:
+            continue
+        fam = FAMILIES[int(np.bincount(rolls["instrument"][:, k], minlength=16).argmax())]
+        fig.add_trace(go.Bar(
+            x=[b - a for _, a, b, _ in notes], base=[a for _, a, _, _ in notes], y=[p for p, *_ in notes],
+            orientation="h", name=f"voice {k + 1} · {fam}", marker_color=VOICE_COLOURS[k % 4],
+            marker_opacity=[0.3 + 0.7 * vel / 127 for *_, vel in notes], width=0.8,
+            hovertemplate=f"voice {k + 1} ({fam}): pitch %{{y}}, step %{{base}}, velocity %{{customdata}}<extra></extra>",
+            customdata=[vel for *_, vel in notes]))
+    fig.update_layout(title=title, barmode="overlay", height=300, margin=dict(l=10, r=10, t=40, b=10),
+                      xaxis_title="16th step", yaxis_title="MIDI pitch", legend=dict(orientation="h"))
+    for b in range(0, n * s + 1, s):
+        fig.add_vline(x=b, line_width=0.5, line_color="#bbb")
+    return fig
+
+
+def style_map_figure(before: np.ndarray, after: np.ndarray, styles):
+    import plotly.graph_objects as go
+
+    fig = go.Figure()
+    for z, label in ((before, "bars as they are"), (after, "bars transferred")):
+        fig.add_trace(go.Scatter(x=z[:, 0], y=z[:, 1], mode="markers+text", name=label,
+                                 text=[str(i + 1) for i in range(len(z))], textposition="top center"))
+    fig.update_layout(height=340, xaxis_title=f"style dim 0 ({styles[0]})", yaxis_title=f"style dim 1 ({styles[1]})",
+                      margin=dict(l=10, r=10, t=20, b=10))
+    return fig
+
+
+def _piece_ui():
+    kind = st.radio("Piece", ("corpus", "upload"), horizontal=True, key="st_kind",
+                    format_func={"corpus": "music21's corpus", "upload": "Upload a multi-track MIDI"}.get)
+    if kind == "corpus":
+        name = st.selectbox("Corpus piece", list(CORPUS), key="st_corpus")
+        return corpus_bars(CORPUS[name]), name
+    up = st.file_uploader(f"Multi-track MIDI ({ACCEPTED})", type=["mid", "midi"], key="st_upload")
+    if up is None:
+        st.info("Upload a MIDI file, or pick a piece of the corpus.")
+        return None, None
+    try:
+        return upload_bars(up.getvalue(), up.name), up.name
+    except SkipTune as exc:
+        st.error(f"{up.name} cannot be used: {exc.reason}" + (f" — {exc.detail}" if exc.detail else "")
+                 + f". Accepted: {ACCEPTED}.")
+        return None, None
+
+
+def style_transfer_page():
+    st.title("Style transfer")
+    st.caption("MIDI-VAE (Brunner et al., ISMIR 2018): the first dims of z are a style classifier; swapping them "
+               "moves a piece to the other style while the rest of z keeps its notes.")
+    ckpts = midivae_checkpoints()
+    if not ckpts:
+        st.info("No MIDI-VAE model found in assets/midivae or $LATENT_EXPLORER_MIDIVAE_MODELS. Train one with "
+                "`explorer train midivae --data PAIR.npz --out RUN` (see docs/midivae.md).")
+        return
+    name = st.selectbox("Style pair model", list(ckpts), key="st_model")
+    model, meta = load_model(str(ckpts[name]), ckpts[name].stat().st_mtime)
+    styles = list(model.config.styles)
+    ds, piece_name = _piece_ui()
+    if ds is None:
+        return
+    n_all = len(ds.piece_rows(0))
+    n_bars = st.slider("Bars", 1, min(n_all, MAX_BARS), min(n_all, 8), key="st_bars") if n_all > 1 else 1
+    cols = st.columns(2)
+    target = cols[0].selectbox("Move to style", range(len(styles)), index=len(styles) - 1, key="st_target",
+                               format_func=lambda i: styles[i])
+    strength = cols[1].slider("Strength", 0.0, 1.0, 1.0, 0.1, key="st_strength",
+                              help="how far the style dims move: 0 keeps them, 1 swaps them")
+    res = transfer(model, ds, n_bars, int(target), float(strength))
+    st.write(f"The model's classifier hears **{styles[res['source']]}** in this piece; moving to "
+             f"**{styles[int(target)]}** at strength {strength:.1f}.")
+    if res["source"] == int(target):
+        st.warning("That is the style it already has: swapping a style's dims with themselves changes nothing.")
+    settings = SimpleNamespace(audio=audio_status()[0])
+    qpm = 100.0
+    for key in ("original", "reconstruction", "transferred"):
+        r = res[key]
+        st.plotly_chart(roll_figure(r, f"{key} · {piece_name}"), key=f"st_roll_{key}", width="stretch")
+        if (r["pitch"] == SILENCE).all():
+            st.caption(f"The {key} is silent.")
+            continue
+        play_midi_ui(rolls_to_midi_bytes(r["pitch"], r["instrument"], r["velocity"], qpm=qpm), settings,
+                     key=f"st_play_{key}", name=f"{piece_name} {key}")
+    st.subheader("Style dims of each bar")
+    st.plotly_chart(style_map_figure(res["style_before"], res["style_after"], styles), key="st_map", width="stretch")
+    st.caption(f"Pitch range of the rolls: MIDI {LOWEST}–{LOWEST + SILENCE - 1}; card: see docs/midivae.md and "
+               f"the model's .md file ({meta.get('card', {}).get('steps', '?')} training steps).")
