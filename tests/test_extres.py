@@ -314,3 +314,29 @@ def test_concept_page_plays_variations_that_keep_the_concept():
     assert concept_text("rhythm", np.array([0, 1, 2])) == "●–·" and concept_text("mine:f", np.array([3, 1])) == "3 1"
     bad = run_app(page, model="extres-tiny", n="99")
     assert any("n='99'" in w.value for w in bad.warning)
+
+
+def test_eval_command_ships_a_card_with_the_extres_figures(tmp_path, capsys):
+    ckpt = save_checkpoint(tmp_path / "run.safetensors", _tiny("contour", 4, 8), card={"data": {"sources": ["x"]}})
+    small = _small_data(tmp_path, n_train=32, n_valid=16, n_test=24)
+    out = tmp_path / "extres-contour-test.safetensors"
+    args = [str(ckpt), "--data", str(small), "--limit", "24", "--device", "cpu", "--unseen", f"again={small}",
+            "--note", "a tiny untrained model"]
+    assert ev.main(args + ["--ship", str(out)]) == 0, capsys.readouterr().err
+    figs = json.loads(capsys.readouterr().out)
+    assert figs["test"]["segments"] == 24 and figs["unseen"]["again"]["split"] == "all"
+    card = load_checkpoint(out)[1]["card"]
+    assert card["extres"]["test"]["concept_consistency"] == figs["test"]["concept_consistency"]
+    prior = figs["test"]["concept_consistency"]["prior"]
+    assert f"concept_consistency.prior: {prior:.4g} (target ≥ 0.9)" in card["targets"][0]
+    md = out.with_suffix(".md").read_text()
+    assert "## ExtRes figures" in md and "again (never seen)" in md and "a tiny untrained model" in md
+    # shipping again from the printed figures measures nothing and writes the same figures
+    (tmp_path / "figs.json").write_text(json.dumps(figs))
+    again = tmp_path / "again.safetensors"
+    assert ev.main(args + ["--ship", str(again), "--figures", str(tmp_path / "figs.json")]) == 0
+    assert load_checkpoint(again)[1]["card"]["extres"] == card["extres"]
+    # a melody model is refused with the command to use
+    other = save_checkpoint(tmp_path / "ec2.safetensors", EC2VAE(EC2VAEConfig(hidden_dims=16, z1_dims=4, z2_dims=4)))
+    assert ev.main([str(other), "--data", str(small)]) == 2
+    assert "use `explorer eval`" in capsys.readouterr().err

@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from explorer.eval.run import evaluate, reconstruction
+from explorer.eval.run import reconstruction
 from explorer.models.extres import concept_tensor
 from explorer.models.trained import TrainedModel
 from explorer.music.concepts import consistency, get_concept
@@ -254,6 +254,8 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--ship", default=None, help="write the checkpoint with these figures in its card here "
                    "(assets/checkpoints/<name>.safetensors) and the card beside it")
     p.add_argument("--note", action="append", default=[], help="a line for the card's notes (repeatable)")
+    p.add_argument("--figures", default=None, help="with --ship: the JSON this command printed before (same "
+                   "checkpoint and options), shipped without measuring again")
     p.add_argument("--device", default="auto")
     p.add_argument("--seed", type=int, default=0)
     return p
@@ -273,9 +275,13 @@ def main(argv=None) -> int:
             raise ValueError(f"{args.checkpoint} is a {tm.name} model; this evaluates ExtRes (use `explorer eval`)")
         ec2 = TrainedModel.load(args.ec2vae, device=args.device) if args.ec2vae else None
         ds = concat([SegmentDataset.load(p) for p in args.data])
-        res = evaluate_extres(tm, ds, split=args.split, limit=args.limit or None, seed=args.seed, ec2vae=ec2)
-        unseen = {}
-        for item in args.unseen:
+        if args.figures:
+            figs = json.loads(Path(args.figures).read_text())
+            res, unseen = figs["test"], figs["unseen"]
+        else:
+            res, unseen = evaluate_extres(tm, ds, split=args.split, limit=args.limit or None, seed=args.seed,
+                                          ec2vae=ec2), {}
+        for item in args.unseen if not args.figures else ():
             name, _, path = item.partition("=")
             udata = SegmentDataset.load(path)
             both = set(tm.card.get("data", {}).get("sources", [])) & set(udata.tune_source.tolist())
@@ -283,7 +289,7 @@ def main(argv=None) -> int:
                 raise ValueError(f"{name} is not unseen: {sorted(both)} was in this model's training data")
             unseen[name] = evaluate_extres(tm, udata, split="all", limit=args.limit or None, seed=args.seed)
         if args.ship:
-            ship_extres(tm, ds, res, unseen, args)
+            ship_extres(tm, res, unseen, args)
     except (CheckpointError, ConceptError, DatasetError, FileNotFoundError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -291,20 +297,19 @@ def main(argv=None) -> int:
     return 0
 
 
-def ship_extres(tm: TrainedModel, ds, res: dict, unseen: dict, args) -> Path:
-    """The checkpoint with the melody models' figures (``explorer eval``) and these in its card;
-    the Markdown card beside it gains an ExtRes section."""
+def ship_extres(tm: TrainedModel, res: dict, unseen: dict, args) -> Path:
+    """The checkpoint with these figures in its card (the reconstruction keys are the melody
+    models', so the card's usual lines show them); the Markdown card gains an ExtRes section."""
     from explorer.models.card import ship, target_lines
     from explorer.models.registry import spec_of
 
-    base = evaluate(tm, ds, split=args.split, limit=args.limit or None, seed=args.seed, vectors=False)
     spec = spec_of(tm.name)
     extra = {"extres": {"test": res, "unseen": unseen}, "paper": spec.paper, "notes": args.note,
              "targets": target_lines(tm.name, res, unseen), "kl_note": spec.kl_line(tm.model.config),
              "eval_command": f"python -m explorer.eval.extres <this file> --data "
                              f"{' '.join(Path(p).name for p in args.data)} --split {args.split} --limit {args.limit} "
                              f"--unseen {' '.join(args.unseen)}" + (" --ec2vae <ec2vae checkpoint>" if args.ec2vae else "")}
-    out = ship(tm.path, args.ship, eval_result=base, extra_card=extra, extras={})
+    out = ship(tm.path, args.ship, eval_result=res, extra_card=extra, extras={})
     md = out.with_suffix(".md")
     lines = ["", "## ExtRes figures (`python -m explorer.eval.extres`)",
              f"Concept: **{res['concept']}**; command: `{extra['eval_command']}`", ""]
