@@ -800,6 +800,41 @@ def test_training_rows_take_the_train_split_else_everything_up_to_the_limit():
     assert training_rows(_Rows(["train"] * 20), limit=20).tolist() == list(range(20))
 
 
+def test_quartile_vector_orders_ties_by_a_seed_0_draw_by_default():
+    from explorer.latent.attribute_vectors import quartile_vector
+
+    values = np.repeat([0.0, 1.0], 8)  # 16 rows, quartiles of 4 taken among 8 tied rows each
+    keys = np.random.default_rng(0).random(16)  # the tie order: ascending keys
+    bottom = np.argsort(keys[:8])[:4]
+    top = 8 + np.argsort(keys[8:])[-4:]
+    want = np.zeros(16)
+    want[top], want[bottom] = 0.25, -0.25  # mu = identity: the vector marks the rows of each quartile
+    np.testing.assert_allclose(quartile_vector(np.eye(16), values), want)
+    assert not np.allclose(quartile_vector(np.eye(16), values, seed=1), want)
+
+
+def test_training_rows_draw_4000_by_seed_0_by_default():
+    from explorer.latent.attribute_vectors import training_rows
+
+    want = np.sort(np.random.default_rng(0).choice(4001, 4000, replace=False))
+    np.testing.assert_array_equal(training_rows(_Rows(["train"] * 4001)), want)
+    assert not np.array_equal(training_rows(_Rows(["train"] * 4001), seed=1), want)
+
+
+def test_attribute_vectors_draw_4000_rows_and_order_ties_by_seed_0_by_default():
+    from explorer.latent.attribute_vectors import attribute_vectors, quartile_vector
+    from explorer.music.attributes import note_density
+
+    ds = _big_eval_dataset(4001, split="train")
+    ds.tokens[::3, 5] = 70  # three note densities over the rows: many ties
+    tm = copy_model(steps=8)  # z = the first four tokens
+    rows = np.sort(np.random.default_rng(0).choice(4001, 4000, replace=False))
+    want = quartile_vector(ds.tokens[rows, :4].astype(float), note_density(ds.tokens[rows]), seed=0)
+    got = attribute_vectors(tm, ds, names=("note_density",))["note_density"]
+    np.testing.assert_allclose(got, want, rtol=1e-6)
+    assert not np.allclose(attribute_vectors(tm, ds, names=("note_density",), seed=1)["note_density"], want)
+
+
 def test_analogy_grid_reconstructs_each_melody_alone_on_a_real_ec2vae(small_ec2, two_melodies):
     from explorer.latent.analogy import analogy_grid
 
@@ -1349,15 +1384,15 @@ def test_estimate_missing_chords_fills_only_the_rows_without_chords():
     assert not chroma[0].any()  # the caller's array is not written to
 
 
-def _big_eval_dataset(n=4001):
-    """``n`` one-segment tunes, each its own source ``s<i>`` (the sources figure names the rows taken)."""
+def _big_eval_dataset(n=4001, split="test"):
+    """``n`` one-segment tunes of ``split``, each its own source ``s<i>`` (the sources figure names the rows taken)."""
     from explorer.data.dataset import SegmentDataset
 
     tokens = np.tile(np.array([[60, H, 62, H, 64, H, R, R]], np.uint8), (n, 1))
     tokens[:, 0] = 48 + np.arange(n) % 24
     names = np.array([f"s{i}" for i in range(n)])
     return SegmentDataset(tokens, np.zeros((n, 8, 12), np.uint8), np.arange(n), np.zeros(n, int), np.zeros(n, int),
-                          names, names, names, np.full(n, 120.0), np.full(n, "test"))
+                          names, names, names, np.full(n, 120.0), np.full(n, split))
 
 
 def _drawn_sources(n, limit, seed):
@@ -1935,6 +1970,64 @@ def test_tsne_reports_progress_every_25_iterations_and_centres_the_map():
     np.testing.assert_allclose(proj.coords.max(0) + proj.coords.min(0), [0, 0], atol=1e-9)
 
 
+def test_pca_map_of_many_points_is_the_seeded_randomised_fit():
+    """600 points in 64 dims: scikit-learn picks its randomised solver, so the seed decides the map."""
+    from sklearn.decomposition import PCA
+
+    from explorer.latent.projection import project
+
+    X = np.random.default_rng(0).normal(size=(600, 64)).astype(np.float32)
+    pca = PCA(n_components=2, random_state=0).fit(X)
+    assert pca._fit_svd_solver == "randomized"
+    proj = project(X)  # PCA by default, seed 0
+    assert proj.method == "PCA" and proj.params == {"seed": 0}
+    np.testing.assert_allclose(proj.coords, (X - pca.mean_) @ pca.components_.T, rtol=1e-4, atol=1e-5)
+    assert not np.allclose(project(X, "PCA", {"seed": 1}).coords, proj.coords)
+
+
+def test_nearest_neighbours_are_5_by_default():
+    from explorer.latent.projection import nearest_neighbours
+
+    X = np.arange(16.0).reshape(8, 2)  # point i is (2i, 2i + 1)
+    idx, dist = nearest_neighbours(X, [0.0, 1.0])
+    assert idx.tolist() == [0, 1, 2, 3, 4]
+    np.testing.assert_allclose(dist, np.sqrt(8) * np.arange(5), rtol=1e-6)
+
+
+def test_the_projection_cache_keeps_methods_apart_and_skips_an_entry_without_coordinates(tmp_cache):
+    from explorer.latent.cache import save_arrays
+    from explorer.latent.projection import method_params, project, projection_key
+
+    X = np.random.default_rng(1).normal(size=(12, 3))
+    pca = project(X, "PCA", key="data")
+    assert not pca.from_disk and project(X, "PCA", key="data").from_disk
+    tsne = project(X, "t-SNE", {"n_iter": 50, "perplexity": 3.0}, key="data")  # the same data, another method
+    assert not tsne.from_disk and not np.allclose(tsne.coords, pca.coords)
+    save_arrays("projections", projection_key("PCA", method_params("PCA"), "other"), state_mean=np.zeros(3))
+    again = project(X, "PCA", key="other")
+    assert not again.from_disk
+    np.testing.assert_allclose(again.coords, pca.coords)
+
+
+def test_a_tsne_map_from_the_cache_is_placed_on_without_opentsne_warning(tmp_cache, caplog):
+    import logging
+
+    from explorer.latent.projection import METHODS, _tsne, project
+
+    X = np.random.default_rng(2).normal(size=(12, 3))
+    params = {"n_iter": 50, "perplexity": 3.0}
+    project(X, "t-SNE", params, key="data")
+    hit = project(X, "t-SNE", params, key="data")
+    assert hit.from_disk and hit.mapper is None
+    with caplog.at_level(logging.WARNING):
+        placed = hit.transform(X[:2] + 0.01, X)
+    assert placed.shape == (2, 2) and not [r for r in caplog.records if r.name.startswith("openTSNE")]
+    # unquieted, openTSNE does warn about such an initialisation
+    with caplog.at_level(logging.WARNING):
+        _tsne(dict(METHODS["t-SNE"].defaults, **params), 12).prepare_initial(X, initialization=hit.coords)
+    assert any(r.name.startswith("openTSNE") and "Standard deviation" in r.getMessage() for r in caplog.records)
+
+
 def test_tsne_places_new_points_with_at_most_25_neighbours_quietly():
     import logging
 
@@ -1959,6 +2052,52 @@ def test_tsne_places_new_points_with_at_most_25_neighbours_quietly():
     assert calls == [(np.float64, {"k": 9, "perplexity": 3.0, "n_iter": 100}, logging.ERROR),
                      (np.float64, {"k": 25, "perplexity": 5, "n_iter": 100}, logging.ERROR)]
     assert logging.getLogger("openTSNE").level == level
+
+
+def _chord_density_decode(z, chroma, **_):
+    """round(z0) + (pitch classes in step 0's chord) onsets of C4 from step 0 (0..8), then rests."""
+    n = (z[:, 0].round() + chroma[:, 0, :].sum(1)).clamp(0, 8).long().tolist()
+    return output_of([[60] * k + [R] * (8 - k) for k in n])
+
+
+def test_vector_effects_decode_both_codes_under_the_chords_and_count_a_constant_attributes_std_as_1():
+    from explorer.eval.run import vector_effects
+
+    tm = TrainedModel(StubVAE(2, {}, 8, lambda t, c: torch.zeros(len(t), 2), _chord_density_decode), device="cpu")
+    mu = np.array([[1.0, 0], [3.0, 0], [5.0, 0]])
+    chroma = np.zeros((3, 8, 12), np.float32)
+    chroma[:, :, 7] = 1  # one pitch class: one note more than z0 says, before and after the move
+    tokens = np.array([[60] * 4 + [R] * 4] * 3)  # the data's density is constant: its std counts as 1
+    got = vector_effects(tm, tokens, chroma, mu, {"note_density": np.array([2.0, 0.0])})["per_attribute"]
+    # 2, 4, 6 notes → 4, 6, 8: + 2/8 each
+    assert (got["note_density"]["delta"], got["note_density"]["delta_std"]) == (0.25, 0.25)
+
+
+def test_vector_effects_take_500_rows_drawn_by_seed_0_by_default():
+    from explorer.eval.run import vector_effects
+
+    tm = TrainedModel(StubVAE(2, {}, 8, lambda t, c: torch.zeros(len(t), 2), _chord_density_decode), device="cpu")
+    rng = np.random.default_rng(5)
+    rows = np.sort(np.random.default_rng(0).choice(501, 500, replace=False))
+    # every code decodes to 0-7 notes, which the vector raises by one, but the row the draw leaves
+    # out: 8 notes, which stay 8
+    mu = np.column_stack([rng.integers(0, 8, 501), np.zeros(501)]).astype(np.float32)
+    mu[np.setdiff1d(np.arange(501), rows), 0] = 8
+    tokens = np.array([[60] * k + [R] * (8 - k) for k in rng.integers(1, 9, 501)])
+    chroma = np.zeros((501, 8, 12), np.float32)
+    vectors = {"note_density": np.array([1.0, 0.0], np.float32)}
+    got = vector_effects(tm, tokens, chroma, mu, vectors)
+    assert got == vector_effects(tm, tokens[rows], chroma[rows], mu[rows], vectors, limit=500)
+    assert got["segments"] == 500 and got["per_attribute"]["note_density"]["increased"] == 1.0
+    assert vector_effects(tm, tokens, chroma, mu, vectors, seed=1)["per_attribute"]["note_density"]["increased"] < 1
+    # its figures keep 3 decimals (4 for delta)
+    dens = got["per_attribute"]["note_density"]
+    density = (tokens[rows] < 128).sum(1) / 8
+    moved = np.minimum(mu[rows, 0] + 1, 8) - mu[rows, 0]
+    delta_std = moved.mean() / 8 / density.std()
+    assert dens["delta_std"] == round(delta_std, 3) != round(delta_std, 4)
+    assert dens["largest_other"][0] == "rest_ratio"
+    assert dens["largest_other"][1] == round(-delta_std * density.std() / ((tokens[rows] == R).sum(1) / 8).std(), 3)
 
 
 def test_vector_effects_measure_a_seeded_subsample_of_limit_rows():
