@@ -350,12 +350,15 @@ def test_style_transfer_page_plays_original_reconstruction_and_transfer(midivae_
     at = run_app(ROOT / "pages" / "style_transfer.py", timeout=180)
     assert not at.error, [e.value for e in at.error]
     assert at.title[0].value == "Style transfer"
-    assert len(at.get("plotly_chart")) == 4  # three piano rolls and the style map
+    assert len(at.get("plotly_chart")) == 4  # three piano rolls and the style map (no medley yet)
     assert len([b for b in at.get("download_button")]) >= 3  # a MIDI download per version at least
     at.slider(key="st_strength").set_value(0.5).run()
     at.selectbox(key="st_corpus").set_value("Mozart K.80 iv (string quartet)").run()
     assert not at.exception and not at.error, [e.value for e in at.error]
-    assert "strength 0.5" in at.markdown[0].value or any("strength 0.5" in m.value for m in at.markdown)
+    assert any("strength 0.5" in m.value for m in at.markdown)
+    at.selectbox(key="st_medley").set_value("Bach chorale BWV 267").run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert len(at.get("plotly_chart")) == 5  # the medley's roll too
 
 
 def test_style_transfer_page_without_a_model_says_how_to_get_one(tmp_path, monkeypatch, tmp_cache):
@@ -371,3 +374,20 @@ def test_style_transfer_page_without_a_model_says_how_to_get_one(tmp_path, monke
     (tmp_path / "midivae").mkdir()
     (tmp_path / "midivae" / "x.safetensors").write_bytes(b"")
     assert list(page.midivae_checkpoints()) == ["x"]
+
+
+def test_medley_starts_on_song_a_and_a_song_into_itself_is_its_reconstruction():
+    from explorer.eval.midivae import decode_rows, encode_rows
+    from explorer.ui.style_transfer_page import medley
+
+    m = small().eval()
+    a, b = toy_bars(2), toy_bars(2, seed=1)
+    n = 6
+    za = encode_rows(m, a, a.piece_rows(0)[:n])
+    rec = decode_rows(m, za, np.arange(n) - 1)
+    same = medley(m, a, a, n)
+    for k in ("pitch", "instrument", "velocity"):
+        np.testing.assert_array_equal(same[k], rec[k])
+    mixed = medley(m, a, b, n)
+    np.testing.assert_array_equal(mixed["pitch"][0], rec["pitch"][0])  # t = 0 and no history: song A's bar
+    assert not np.array_equal(mixed["pitch"][1:], rec["pitch"][1:])  # then it moves towards B

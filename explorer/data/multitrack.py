@@ -426,6 +426,7 @@ def without_velocity(pieces: list[Piece]) -> list[Piece]:
 PAIRS = {
     "classic-pop": ("classic", "pop"),
     "bach-mozart": ("bach", "mozart"),
+    "renaissance-baroque": ("renaissance", "baroque"),
 }
 
 
@@ -439,6 +440,10 @@ def build_pair(pair: str, root, *, limit: int | None = None) -> MultiTrackBars:
         a = _performed_pieces(root, ("vienna4x22", "batik"), skipped)[:limit]
         b = _pop909_pieces(root, skipped, limit)
         note = "Classic: Vienna 4x22 + Batik score notes with performed velocities; Pop: POP909 MELODY/BRIDGE/PIANO"
+    elif pair == "renaissance-baroque":
+        a = _music21_pieces("palestrina", skipped, limit) + _music21_pieces("monteverdi", skipped, limit)
+        b = _music21_pieces("bach", skipped, limit)
+        note = "Renaissance: music21 palestrina + monteverdi; Baroque: music21 bach (scores, no velocities)"
     else:
         a = _music21_pieces("bach", skipped, limit)
         b = _music21_pieces("mozart", skipped, limit) + without_velocity(_performed_pieces(root, ("batik",), skipped)[:limit])

@@ -5,7 +5,8 @@ piece (a few pieces of music21's embedded corpus, or an uploaded multi-track MID
 original, its reconstruction and the piece moved to the other style by swapping the style dims of z
 (part of the way with the strength slider), decoded bar by bar with history: a piano roll per version
 (colour = voice, opacity = velocity, hover = instrument) and audio with each voice on its instrument
-and velocities; the style dims of every bar before and after as a map.
+and velocities; the style dims of every bar before and after as a map; a medley from the piece into
+another, its z moving from one to the other bar by bar.
 """
 from __future__ import annotations
 
@@ -80,6 +81,18 @@ def transfer(model, ds, n_bars: int, target: int, strength: float) -> dict:
             "style_after": z2[:, :k]}
 
 
+def medley(model, ds_a, ds_b, n_bars: int) -> dict:
+    """Bars of song A turning into song B: bar i decodes z = (1 - t)·z_A,i + t·z_B,i, t = i / (n - 1),
+    bar by bar with history (each song's bars from its start; the shorter song sets n)."""
+    from explorer.eval.midivae import decode_rows, encode_rows
+
+    ra, rb = ds_a.piece_rows(0), ds_b.piece_rows(0)
+    n = min(n_bars, len(ra), len(rb))
+    t = np.linspace(0.0, 1.0, n)[:, None] if n > 1 else np.zeros((1, 1))
+    z = (1 - t) * encode_rows(model, ds_a, ra[:n]) + t * encode_rows(model, ds_b, rb[:n])
+    return decode_rows(model, z.astype(np.float32), np.arange(n) - 1)
+
+
 def roll_figure(rolls: dict, title: str):
     """A multi-track piano roll: a bar per note, colour = voice, opacity = velocity, hover = instrument."""
     import plotly.graph_objects as go
@@ -134,6 +147,19 @@ def _piece_ui():
         return None, None
 
 
+def _medley_ui(model, ds, n_bars: int, piece_name: str, settings, qpm: float):
+    st.subheader("Medley")
+    other = st.selectbox("Into the corpus piece", ["(none)"] + list(CORPUS), key="st_medley")
+    if other == "(none)":
+        st.caption("Pick a second piece: the bars move from this piece's z to the other's, one step per bar.")
+        return
+    r = medley(model, ds, corpus_bars(CORPUS[other]), n_bars)
+    title = f"{piece_name} → {other}"
+    st.plotly_chart(roll_figure(r, f"medley · {title}"), key="st_roll_medley", width="stretch")
+    play_midi_ui(rolls_to_midi_bytes(r["pitch"], r["instrument"], r["velocity"], qpm=qpm), settings,
+                 key="st_play_medley", name=f"medley {title}")
+
+
 def style_transfer_page():
     st.title("Style transfer")
     st.caption("MIDI-VAE (Brunner et al., ISMIR 2018): the first dims of z are a style classifier; swapping them "
@@ -173,5 +199,6 @@ def style_transfer_page():
                      key=f"st_play_{key}", name=f"{piece_name} {key}")
     st.subheader("Style dims of each bar")
     st.plotly_chart(style_map_figure(res["style_before"], res["style_after"], styles), key="st_map", width="stretch")
+    _medley_ui(model, ds, n_bars, piece_name, settings, qpm)
     st.caption(f"Pitch range of the rolls: MIDI {LOWEST}–{LOWEST + SILENCE - 1}; card: see docs/midivae.md and "
                f"the model's .md file ({meta.get('card', {}).get('steps', '?')} training steps).")
