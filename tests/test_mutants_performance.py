@@ -26,12 +26,20 @@ TARGET_MEAN = (-1.0, 0.5, 0.0, -0.3)
 
 @pytest.fixture(scope="module")
 def perf_eval(shared_data, tmp_path_factory):
-    """The slice's data folder (links to the real files), the tiny checkpoint, and the loaded examples."""
+    """The slice's data folder (links to the real files), the tiny checkpoint, and the loaded examples.
+
+    The performances' disk cache is kept beside pytest's temporary folders, across sessions: it is
+    keyed by each file's path, size and mtime, and the mutation test runs this module once a mutant."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("LATENT_EXPLORER_CACHE", str(tmp_path_factory.getbasetemp().parent / "latent-explorer-cache"))
+        yield _slice_and_model(shared_data, tmp_path_factory.mktemp("perfdata"))
+
+
+def _slice_and_model(shared_data, root):
     from explorer.data.performances import SCORE_FEATURES, list_performances, load_examples
     from explorer.models.checkpoint import save_performance_checkpoint
     from explorer.models.virtuoso import VirtuosoConfig, VirtuosoVAE
 
-    root = tmp_path_factory.mktemp("perfdata")
     (root / "vienna4x22" / "match").mkdir(parents=True)
     for name in SLICE:
         (root / "vienna4x22" / "match" / f"{name}.match").symlink_to(
@@ -45,13 +53,17 @@ def perf_eval(shared_data, tmp_path_factory):
     return root, ckpt, examples
 
 
-def _expected(ckpt, examples):
+@pytest.fixture(scope="module")
+def expected(perf_eval):
+    """The model loaded here, and evaluate's figures and style table with the baselines trained on
+    the one piece that is neither the test piece nor the card's validation piece."""
     from explorer.eval.performance import evaluate
     from explorer.models.performance_style import PerformanceStyle
 
+    _, ckpt, examples = perf_eval
     ps = PerformanceStyle.load(ckpt, device="cpu")
     train = [e for e in examples if e.record.piece == "Chopin_op10_no3"]
-    return ps, evaluate(ps, examples, train)
+    return ps, *evaluate(ps, examples, train)
 
 
 def _run(argv, capsys):
@@ -62,7 +74,8 @@ def _run(argv, capsys):
     return code, out.out, out.err
 
 
-def test_performance_eval_json_figures_against_a_second_computation(perf_eval, capsys, monkeypatch, tmp_path):
+def test_performance_eval_json_figures_against_a_second_computation(perf_eval, expected, capsys, monkeypatch,
+                                                                    tmp_path):
     from explorer.models.checkpoint import load_performance_checkpoint
 
     root, ckpt, examples = perf_eval
@@ -75,7 +88,7 @@ def test_performance_eval_json_figures_against_a_second_computation(perf_eval, c
     assert "performances" not in err  # --quiet: no progress bar
     res = json.loads(out)
     assert out == json.dumps(res, indent=1) + "\n"
-    ps, (want, table) = _expected(ckpt, examples)
+    ps, want, table = expected
     assert res.pop("shipped_to") == str(tmp_path / "shipped.safetensors")
     assert res == json.loads(json.dumps(want))
     # by hand: the test piece's two performances; two pianists (chance 1/2) over three pieces
@@ -104,7 +117,7 @@ def test_performance_eval_json_figures_against_a_second_computation(perf_eval, c
     np.testing.assert_array_equal(styles["z"].numpy(), table["z"])
 
 
-def test_performance_eval_text_output_default_data_and_notes(perf_eval, capsys, monkeypatch, tmp_path):
+def test_performance_eval_text_output_default_data_and_notes(perf_eval, expected, capsys, monkeypatch, tmp_path):
     from explorer.eval.performance import card_markdown
     from explorer.models.checkpoint import load_performance_checkpoint
 
@@ -114,8 +127,7 @@ def test_performance_eval_text_output_default_data_and_notes(perf_eval, capsys, 
     code, out, err = _run([ckpt, "--ship", out_path, "--note", "first", "--note", "second"], capsys)
     assert code == 0, err
     assert "performances: 100%" in err  # the progress bar without --quiet
-    _, (want, _) = _expected(ckpt, examples)
-    want["shipped_to"] = str(out_path)
+    want = dict(expected[1], shipped_to=str(out_path))
     assert out == "\n".join(f"{k}: {v}" for k, v in want.items()) + "\n"
     _, card, _ = load_performance_checkpoint(out_path)
     assert card["notes"] == ["first", "second"]
