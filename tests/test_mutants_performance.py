@@ -157,3 +157,18 @@ def test_performance_eval_help_names_every_option(capsys, monkeypatch):
                  "--ship SHIP also write the checkpoint with its style table and card here",
                  "--note NOTE a line for the shipped card's notes (repeatable)"):
         assert line in text
+
+
+def test_performance_eval_of_a_card_without_validation_pieces_trains_the_baselines_on_every_train_piece(
+        perf_eval, capsys, tmp_path):
+    from explorer.eval.performance import MeanPerformance, mean_metrics, performance_metrics
+    from explorer.models.checkpoint import load_performance_checkpoint, save_performance_checkpoint
+
+    root, ckpt, examples = perf_eval
+    bare = save_performance_checkpoint(tmp_path / "bare.safetensors", load_performance_checkpoint(ckpt)[0])  # card {}
+    code, out, err = _run([bare, "--data", root, "--json", "--quiet"], capsys)
+    assert code == 0, err
+    base = MeanPerformance([e for e in examples if e.record.split == "train"])  # Mozart's notes too
+    rows = [performance_metrics(base.predict(e.score.features), e.targets, e.score.beat)
+            for e in examples if e.record.split == "test"]
+    assert json.loads(out)["baseline_mean_performance"] == mean_metrics(rows)
