@@ -2,9 +2,13 @@
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 import json
 import sys
+
+#: Set to 1 to see the traceback of an unexpected error instead of its one-line message.
+DEBUG_ENV = "LATENT_EXPLORER_DEBUG"
 
 
 def _cmd_data_build(args) -> int:
@@ -26,7 +30,14 @@ def _cmd_data_build(args) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     if len(ds) == 0:
-        print(f"error: no segments came out of {args.source}; skipped: {dict(report.skipped)}", file=sys.stderr)
+        why = "; ".join(f"{Path(f['file']).name}: {f['reason']}" + (f" ({f['detail']})" if f["detail"] else "")
+                        for f in report.skipped_files[:3])
+        more = f"; and {len(report.skipped_files) - 3} more" if len(report.skipped_files) > 3 else ""
+        if args.path and Path(args.path).is_file() and why:
+            print(f"error: {why}", file=sys.stderr)  # one file: its name and reason are the message
+        else:
+            print(f"error: no segments came out of {args.path or args.source}"
+                  + (f": {why}{more}" if why else " (no files)"), file=sys.stderr)
         return 1
     ds.save(args.out)
     summary = report.summary(ds)
@@ -82,6 +93,11 @@ def _cmd_render(args) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print(f"wrote {args.output} ({secs:.2f} s)")
+    from explorer.limits import limit
+
+    if secs >= limit("audio_seconds"):
+        print(f"note: {Path(args.input).name} is longer; only its first {limit('audio_seconds'):g} s were rendered "
+              "(LATENT_EXPLORER_MAX_AUDIO_SECONDS)", file=sys.stderr)
     return 0
 
 
@@ -368,16 +384,40 @@ def make_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _one_line(exc: BaseException) -> str:
+    """An exception as one line: its message (or its type when it has none), newlines folded."""
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text if len(text) <= 400 else text[:400] + " …"
+
+
 def main(argv=None) -> int:
+    """Run a command; every failure ends with one ``error: …`` line on stderr and a non-zero exit
+    code (2 for a file or value the command cannot use, 1 for anything unexpected; the traceback
+    with ``LATENT_EXPLORER_DEBUG=1``)."""
     from explorer.compat import quiet_fluidsynth_import
 
     quiet_fluidsynth_import()
     argv = list(sys.argv[1:] if argv is None else argv)
-    own = _own_command_line(argv)
-    if own is not None:
-        return own
-    args = make_parser().parse_args(argv)
-    return int(args.func(args) or 0)
+    try:
+        own = _own_command_line(argv)
+        if own is not None:
+            return own
+        args = make_parser().parse_args(argv)
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130
+    except MemoryError:
+        print("error: out of memory (see the limits in docs/security.md)", file=sys.stderr)
+        return 1
+    except Exception as exc:  # the last line of defence: one line, not a traceback
+        if os.environ.get(DEBUG_ENV):
+            raise
+        from explorer.limits import LimitError
+
+        code = 2 if isinstance(exc, (ValueError, KeyError, OSError, LimitError)) else 1
+        print(f"error: {_one_line(exc)}", file=sys.stderr)
+        return code
 
 
 if __name__ == "__main__":

@@ -10,7 +10,13 @@ from explorer.device import describe_device
 from explorer.ui.resources import default_dataset
 from helpers_app import APP, BROKEN_MIDI, SEGMENT_PAGE, TWO_BARS, melody_midi_bytes, run_app
 
-pytestmark = pytest.mark.usefixtures("clear_streamlit_caches", "tmp_cache")
+pytestmark = pytest.mark.usefixtures("clear_streamlit_caches", "tmp_cache", "tmp_folder_root")
+
+
+@pytest.fixture
+def tmp_folder_root(tmp_path, monkeypatch):
+    """The folder source may read only inside its roots: here the test's own folder."""
+    monkeypatch.setenv("LATENT_EXPLORER_FOLDER_ROOTS", str(tmp_path))
 
 
 @pytest.fixture(scope="module")

@@ -4,6 +4,10 @@ Keys are hex digests of everything that determines the output (see
 :func:`explorer.paths.content_key`), so a hit is always correct and entries never need
 invalidating; deleting the folder is always safe.
 Nothing is created at import: the folder is made on the first write.
+
+The disk folder is bounded by the ``audio_cache_mb`` limit (:mod:`explorer.limits`): after a
+write, the least recently used files (by modification time, which a disk hit refreshes) are
+removed until the folder fits; an entry larger than the whole cap is kept in memory only.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import pathlib
 import tempfile
 import warnings
 
+from explorer.limits import mb
 from explorer.lru import LRU
 from explorer.paths import cache_root
 
@@ -63,8 +68,10 @@ class ContentCache:
         data = self._memory.get(key)
         if data is not None:
             return data
+        path = self.path(key)
         try:
-            data = self.path(key).read_bytes()
+            data = path.read_bytes()
+            os.utime(path)  # recently used: the last to be evicted
         except OSError:
             return None
         self._remember(key, data)
@@ -77,6 +84,9 @@ class ContentCache:
         """
         self._remember(key, data)
         target = self.path(key)
+        cap = self.max_disk_bytes()
+        if len(data) > cap:
+            return
         tmp_name = None
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
@@ -86,11 +96,52 @@ class ContentCache:
                 tmp_name = tmp.name
                 tmp.write(data)
             os.replace(tmp_name, target)
+            self.evict(cap)
         except OSError as err:
             warnings.warn(f"could not write the cache file {target}: {err}", RuntimeWarning,
                           stacklevel=2)
             if tmp_name is not None:
                 pathlib.Path(tmp_name).unlink(missing_ok=True)
+
+    @staticmethod
+    def max_disk_bytes() -> int:
+        """The disk cap in bytes now (the ``audio_cache_mb`` limit)."""
+        return mb("audio_cache_mb")
+
+    def disk_bytes(self) -> int:
+        """Bytes the disk entries take now (0 when the folder does not exist)."""
+        return sum(size for _, _, size in self._entries())
+
+    def evict(self, cap: int | None = None) -> int:
+        """Remove the least recently used disk entries until they take at most ``cap`` bytes
+        (default :meth:`max_disk_bytes`); return how many were removed."""
+        cap = self.max_disk_bytes() if cap is None else cap
+        entries = sorted(self._entries())  # oldest first
+        total = sum(size for _, _, size in entries)
+        removed = 0
+        for _, path, size in entries:
+            if total <= cap:
+                break
+            try:
+                path.unlink()
+            except OSError:
+                continue
+            total -= size
+            removed += 1
+        return removed
+
+    def _entries(self) -> list[tuple[int, pathlib.Path, int]]:
+        """(mtime_ns, path, size) of the finished disk entries (not the temporary files)."""
+        out = []
+        try:
+            with os.scandir(self.folder) as it:
+                for e in it:
+                    if e.name.endswith(self.suffix) and not e.name.startswith(".") and e.is_file(follow_symlinks=False):
+                        st = e.stat(follow_symlinks=False)
+                        out.append((st.st_mtime_ns, pathlib.Path(e.path), st.st_size))
+        except OSError:
+            return []
+        return out
 
     def clear_memory(self) -> None:
         """Forget the in-memory entries (the disk entries stay)."""

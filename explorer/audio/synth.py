@@ -23,6 +23,7 @@ import pyloudnorm
 import soundfile
 
 from explorer.audio.cache import ContentCache
+from explorer.limits import limit, mb
 from explorer.paths import content_key
 
 __all__ = [
@@ -136,6 +137,8 @@ def render(midi, *, program: int | None = None, qpm: float | None = None,
         Shape ``(n,)``, float32 in [-1, 1], mono, at ``sample_rate``. ``n / sample_rate`` is
         the (re-timed) MIDI's end time plus FluidSynth's release tail of at most 1 s; nothing
         is trimmed from the start. A MIDI without notes gives :data:`EMPTY_SECONDS` of zeros.
+        Music longer than the ``audio_seconds`` limit (:mod:`explorer.limits`) is cut there:
+        notes starting later are left out and the others end by then.
 
     Raises
     ------
@@ -153,6 +156,7 @@ def render(midi, *, program: int | None = None, qpm: float | None = None,
     pm, owned = _load_midi(midi)
     _require_fluidsynth()
     pm = _rearrange(pm, owned, program, qpm)
+    pm = _cut(pm, owned or program is not None or qpm is not None, limit("audio_seconds"))
     if not any(inst.notes for inst in pm.instruments):
         return np.zeros(round(EMPTY_SECONDS * sample_rate), dtype=np.float32)
     # normalize=False: pretty_midi's own normalisation divides by the peak and by zero for
@@ -264,7 +268,7 @@ def render_wav_bytes(midi, *, program: int | None = None, qpm: float | None = No
     sf2 = _resolve_soundfont(soundfont)
     stat = sf2.stat()
     key = content_key(_RENDER_VERSION, _midi_bytes(midi), program, qpm, str(sf2),
-                      stat.st_mtime_ns, stat.st_size, sample_rate, bool(normalize))
+                      stat.st_mtime_ns, stat.st_size, sample_rate, bool(normalize), limit("audio_seconds"))
     wav = AUDIO_CACHE.get(key) if cache else None
     if wav is not None and wav.startswith(b"RIFF"):
         return wav
@@ -376,9 +380,14 @@ def _load_midi(midi) -> tuple[pretty_midi.PrettyMIDI, bool]:
     if isinstance(midi, pretty_midi.PrettyMIDI):
         return midi, False
     if isinstance(midi, (bytes, bytearray, memoryview)):
+        _check_size(len(midi), midi)
         source = io.BytesIO(bytes(midi))
     elif isinstance(midi, (str, os.PathLike)):
         source = os.fspath(midi)
+        try:
+            _check_size(os.stat(source).st_size, midi)
+        except OSError as err:
+            raise ValueError(f"{_describe(midi)}: not a readable MIDI file ({err.strerror or err})") from None
     else:
         raise TypeError(f"midi must be a pretty_midi.PrettyMIDI, the bytes of a MIDI file or "
                         f"a path, got {type(midi).__name__}")
@@ -396,15 +405,39 @@ def _midi_bytes(midi) -> bytes:
         midi.write(buffer)
         return buffer.getvalue()
     if isinstance(midi, (bytes, bytearray, memoryview)):
+        _check_size(len(midi), midi)
         return bytes(midi)
     if isinstance(midi, (str, os.PathLike)):
         try:
+            _check_size(os.stat(midi).st_size, midi)
             return pathlib.Path(midi).read_bytes()
         except OSError as err:
             reason = err.strerror or str(err)
             raise ValueError(f"{_describe(midi)}: not a readable MIDI file ({reason})") from err
     raise TypeError(f"midi must be a pretty_midi.PrettyMIDI, the bytes of a MIDI file or a "
                     f"path, got {type(midi).__name__}")
+
+
+def _check_size(size: int, midi) -> None:
+    if size > mb("midi_mb"):
+        raise ValueError(f"{_describe(midi)}: {size / 2**20:.1f} MB, more than the {limit('midi_mb'):g} MB a MIDI "
+                         "file may have (LATENT_EXPLORER_MAX_MIDI_MB)")
+
+
+def _cut(pm: pretty_midi.PrettyMIDI, owned: bool, seconds: float) -> pretty_midi.PrettyMIDI:
+    """``pm`` without the notes that start after ``seconds`` and with the others ending by then
+    (a copy unless ``owned``); ``pm`` itself when it is shorter."""
+    if pm.get_end_time() <= seconds:
+        return pm
+    if not owned:
+        pm = copy.deepcopy(pm)
+    for inst in pm.instruments:
+        inst.notes = [n for n in inst.notes if n.start < seconds]
+        for n in inst.notes:
+            n.end = min(n.end, seconds)
+        inst.pitch_bends = [e for e in inst.pitch_bends if e.time < seconds]
+        inst.control_changes = [e for e in inst.control_changes if e.time < seconds]
+    return pm
 
 
 def _rearrange(pm: pretty_midi.PrettyMIDI, owned: bool, program: int | None,

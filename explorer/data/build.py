@@ -1,4 +1,10 @@
-"""Build a segment dataset from a named source, with progress and a report."""
+"""Build a segment dataset from a named source, with progress and a report.
+
+The report names every file or tune left out and why (``skipped_files`` in its summary), also
+those that were read but gave no segment. One tune gives at most ``segments_per_tune``
+segments (:mod:`explorer.limits`), spread evenly over it, so one very long file cannot make up
+most of a dataset; ``capped`` in the summary lists the tunes that were thinned.
+"""
 from __future__ import annotations
 
 import functools
@@ -12,16 +18,20 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
+import numpy as np
+
 from explorer.data.dataset import SegmentDataset, segment_tunes
 from explorer.data.tune import SkipTune
+from explorer.limits import limit
 
 SOURCE_NAMES = ("nottingham", "pop909", "midi", "music21:<collection>")
 
 
 @dataclass
 class BuildReport:
-    """What a build kept and left out: ``skipped`` counts by reason, and one
-    line per skipped file or tune in ``messages``."""
+    """What a build kept and left out: ``skipped`` counts by reason, one line per skipped
+    file or tune in ``messages``, and the same as ``{"file", "reason", "detail"}`` in
+    ``skipped_files``; ``capped`` the tunes whose segments were thinned to the cap."""
 
     source: str
     items: int = 0
@@ -32,6 +42,10 @@ class BuildReport:
     bars_joined: int = 0
     off_grid_notes: int = 0
     seconds: float = 0.0
+    skipped_files: list = field(default_factory=list)
+    capped: list = field(default_factory=list)
+    bars_cut: list = field(default_factory=list)
+    stopped: list = field(default_factory=list)
 
     def summary(self, ds: SegmentDataset) -> dict:
         return {
@@ -45,10 +59,23 @@ class BuildReport:
             "off_grid_notes": self.off_grid_notes,
             "steps": ds.n_steps,
             "seconds": round(self.seconds, 2),
+            "skipped_files": list(self.skipped_files),
+            "capped": list(self.capped),
+            "bars_cut": list(self.bars_cut),
+            "stopped": list(self.stopped),
         }
 
+    def skip(self, name: str, reason: str, detail: str = "", log=None) -> None:
+        """Count one file or tune left out, with its reason."""
+        self.skipped[reason] += 1
+        self.skipped_files.append({"file": name, "reason": reason, "detail": detail})
+        line = f"skipped {name}: {reason}" + (f" ({detail})" if detail else "")
+        self.messages.append(line)
+        if log is not None:
+            log(line)
 
-def _source_plan(source: str, path, melody_track, expand_repeats: bool = False):
+
+def _source_plan(source: str, path, melody_track, expand_repeats: bool = False, within=None, report=None):
     """(items, worker) for a source name; raises ValueError for unknown names."""
     if source == "nottingham":
         from explorer.data.nottingham import load_nottingham_item, nottingham_items
@@ -59,10 +86,13 @@ def _source_plan(source: str, path, melody_track, expand_repeats: bool = False):
 
         return pop909_items(_need(path, source)), load_pop909_item
     if source == "midi":
-        from explorer.data.midi_files import list_midi_files, load_midi_item
+        from explorer.data.midi_files import load_midi_item, scan_midi_files
 
         root = str(_need(path, source))
-        return [(str(f), root, melody_track) for f in list_midi_files(root)], load_midi_item
+        files, stopped = scan_midi_files(root, within=within)
+        if stopped and report is not None:
+            report.stopped.append(f"listing {Path(root).name}: {stopped}")
+        return [(str(f), root, melody_track) for f in files], load_midi_item
     if source.startswith("music21:") and len(source) > len("music21:"):
         from explorer.data.music21_corpus import load_music21_item, music21_items
 
@@ -91,6 +121,8 @@ def _item_name(item) -> str:
             return f"{item[1]}#{item[2]}"
         if item[0] == "file":
             return str(item[1])
+        if len(item) == 3 and isinstance(item[1], str):  # a MIDI file: named as its tune will be
+            return os.path.relpath(item[0], item[1]) if os.path.isdir(item[1]) else os.path.basename(item[0])
         return str(item[0])
     return str(item)
 
@@ -107,6 +139,8 @@ def build_dataset(
     expand_repeats: bool = False,
     progress: bool = True,
     log=None,
+    max_seconds: float | None = None,
+    within=None,
 ) -> tuple[SegmentDataset, BuildReport]:
     """Read ``source`` and cut it into segments.
 
@@ -114,12 +148,16 @@ def build_dataset(
     does not depend on it. ``limit`` takes only the first N files/tunes.
     ``log`` gets one line per skipped file (default: stderr). ``expand_repeats`` writes out
     repeated strains of music21 corpus tunes (for long windows; other sources ignore it).
+    ``max_seconds`` stops reading files after that long (one process; the files read so far are
+    used and ``stopped`` in the summary says so); ``within`` leaves out MIDI files whose real path
+    leaves that folder.
     """
     t0 = time.perf_counter()
-    items, worker = _source_plan(source, path, melody_track, expand_repeats)
+    report = BuildReport(source)
+    items, worker = _source_plan(source, path, melody_track, expand_repeats, within, report)
     if limit is not None:
         items = items[:limit]
-    report = BuildReport(source, items=len(items))
+    report.items = len(items)
     log = log if log is not None else (lambda line: print(line, file=sys.stderr))
     workers = (os.cpu_count() or 1) if workers == 0 else max(1, workers)
     run = functools.partial(_run, worker)
@@ -133,7 +171,11 @@ def build_dataset(
                 _collect(res, tunes, report, log)
                 bar.update()
     else:
-        for item in items:
+        for k, item in enumerate(items):
+            if max_seconds is not None and time.perf_counter() - t0 > max_seconds:
+                report.stopped.append(f"reading stopped after {max_seconds:g} s: {k} of {len(items)} files read "
+                                      "(LATENT_EXPLORER_MAX_ANALYSIS_SECONDS)")
+                break
             _collect(run(item), tunes, report, log)
             bar.update()
     bar.close()
@@ -141,7 +183,10 @@ def build_dataset(
     ds = segment_tunes(tunes, bars=bars, hop=hop, skipped=skipped)
     report.skipped = skipped
     report.tunes = len(tunes)
+    ds = _cap_per_tune(ds, tunes, report, bars, log)
     for t in tunes:
+        if t.stats.get("bars_cut"):
+            report.bars_cut.append({"file": t.tune_id, "bars_read": t.stats["bars_cut"]})
         report.bars_dropped.update(t.stats.get("bars_dropped", {}))
         report.bars_joined += t.stats.get("bars_joined", 0)
         report.off_grid_notes += t.stats.get("off_grid", 0)
@@ -154,8 +199,24 @@ def _collect(res, tunes, report, log):
     got, skip = res
     tunes.extend(got)
     if skip is not None:
-        name, reason, detail = skip
-        report.skipped[reason] += 1
-        line = f"skipped {name}: {reason}" + (f" ({detail})" if detail else "")
-        report.messages.append(line)
-        log(line)
+        report.skip(*skip, log=log)
+
+
+def _cap_per_tune(ds: SegmentDataset, tunes, report: BuildReport, bars: int, log) -> SegmentDataset:
+    """Report the tunes that gave no segment; keep at most the ``segments_per_tune`` limit of
+    each tune's segments, evenly spaced (first and last kept)."""
+    cap = int(limit("segments_per_tune"))
+    counts = np.bincount(ds.tune, minlength=len(tunes)) if len(ds) else np.zeros(len(tunes), int)
+    for k, t in enumerate(tunes):
+        if counts[k] == 0:
+            report.skip(t.tune_id, "no segment", f"no {bars}-bar window with notes on its "
+                        f"{len(t.bar_numbers)} usable bars", log=log)
+    if counts.max(initial=0) <= cap:
+        return ds
+    keep = np.ones(len(ds), bool)
+    for k in np.flatnonzero(counts > cap):
+        rows = np.flatnonzero(ds.tune == k)
+        keep[rows] = False
+        keep[rows[np.unique(np.linspace(0, len(rows) - 1, cap).round().astype(int))]] = True
+        report.capped.append({"file": tunes[k].tune_id, "segments": int(counts[k]), "kept": cap})
+    return ds.subset(keep)

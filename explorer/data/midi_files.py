@@ -13,12 +13,17 @@ Melody track heuristic (``choose_melody_track``), in order:
 
 The chord chroma comes from every other pitched track. A file with no time
 signature is read as 4/4 from time 0 (the MIDI default).
+
+Bounds (:mod:`explorer.limits`): a file over ``midi_mb`` or with more than ``notes`` notes is
+refused; of a file longer than ``bars`` bars the first ``bars`` are read (``stats["bars_cut"]``).
+A folder is searched for at most ``folder_files`` files and ``folder_scan_seconds``.
 """
 from __future__ import annotations
 
 import io
 import os
 import re
+import time
 import warnings
 from pathlib import Path
 
@@ -26,9 +31,9 @@ import numpy as np
 import pretty_midi
 
 from explorer.data.tune import Bar, SkipTune, Tune, make_tune
+from explorer.limits import limit, mb
 
-MAX_MIDI_BYTES = 8 * 1024 * 1024
-MIDI_SUFFIXES = (".mid", ".midi", ".MID", ".MIDI", ".Mid")
+MIDI_SUFFIXES = (".mid", ".midi")  # compared lower-cased
 _MELODY_NAME = re.compile(r"melod|vocal|voice|lead|soprano|tune", re.I)
 
 
@@ -36,20 +41,20 @@ def read_midi(source, *, max_bytes: int | None = None) -> pretty_midi.PrettyMIDI
     """A PrettyMIDI from a path or bytes, or SkipTune saying why not.
 
     Reasons: ``"file too large"``, ``"empty file"``, ``"unreadable MIDI"``,
-    ``"zero length"``, ``"no notes"``, ``"drum-only"``. ``max_bytes``
-    defaults to ``MAX_MIDI_BYTES`` (read at call time).
+    ``"zero length"``, ``"no notes"``, ``"too many notes"``, ``"drum-only"``. ``max_bytes``
+    defaults to the ``midi_mb`` limit (read at call time).
     """
-    max_bytes = MAX_MIDI_BYTES if max_bytes is None else max_bytes
+    max_bytes = mb("midi_mb") if max_bytes is None else max_bytes
     if isinstance(source, (bytes, bytearray)):
         data = bytes(source)
     else:
         path = Path(source)
         size = path.stat().st_size
         if size > max_bytes:
-            raise SkipTune("file too large", f"{size / 1e6:.1f} MB > {max_bytes / 1e6:.0f} MB")
+            raise SkipTune("file too large", _size_detail(size, max_bytes))
         data = path.read_bytes()
     if len(data) > max_bytes:
-        raise SkipTune("file too large", f"{len(data) / 1e6:.1f} MB > {max_bytes / 1e6:.0f} MB")
+        raise SkipTune("file too large", _size_detail(len(data), max_bytes))
     if not data:
         raise SkipTune("empty file", "0 bytes")
     try:
@@ -62,11 +67,17 @@ def read_midi(source, *, max_bytes: int | None = None) -> pretty_midi.PrettyMIDI
     notes = sum(len(i.notes) for i in pm.instruments)
     if notes == 0:
         raise SkipTune("no notes")
+    if notes > limit("notes"):
+        raise SkipTune("too many notes", f"{notes:,} notes > {limit('notes'):,.0f} (LATENT_EXPLORER_MAX_NOTES)")
     if all(i.is_drum for i in pm.instruments if i.notes):
         raise SkipTune("drum-only", "every note is on a drum channel")
     if pm.get_end_time() <= 0:
         raise SkipTune("zero length")
     return pm
+
+
+def _size_detail(size: int, max_bytes: int) -> str:
+    return f"{size / 2**20:.1f} MB > {max_bytes / 2**20:g} MB (LATENT_EXPLORER_MAX_MIDI_MB)"
 
 
 def _polyphony(inst: pretty_midi.Instrument) -> float:
@@ -111,8 +122,9 @@ def choose_melody_track(pm: pretty_midi.PrettyMIDI, override=None) -> tuple[int,
     return best, f"track {best} (highest track; polyphonic, skyline taken)"
 
 
-def midi_bars(pm: pretty_midi.PrettyMIDI) -> list[Bar]:
-    """Bars in quarters from the time-signature map, until the last note ends."""
+def midi_bars(pm: pretty_midi.PrettyMIDI, max_bars: int | None = None) -> list[Bar]:
+    """Bars in quarters from the time-signature map, until the last note ends (at most
+    ``max_bars`` + 1 of them: enough to tell that a file is longer than ``max_bars``)."""
     res = pm.resolution
     end_q = pm.time_to_tick(pm.get_end_time()) / res
     tss = sorted(pm.time_signature_changes, key=lambda ts: ts.time)
@@ -128,6 +140,8 @@ def midi_bars(pm: pretty_midi.PrettyMIDI) -> list[Bar]:
             bar_len = length if k + 1 == len(tss) else min(length, q1 - t)
             bars.append(Bar(t, bar_len, (ts.numerator, ts.denominator)))
             t += length
+            if max_bars is not None and len(bars) > max_bars:
+                return bars
     return bars
 
 
@@ -148,19 +162,132 @@ def tune_from_midi(pm: pretty_midi.PrettyMIDI, source: str, tune_id: str, *, mel
     ]
     tempi = pm.get_tempo_changes()[1]
     qpm = float(tempi[0]) if len(tempi) else 120.0
-    tune = make_tune(source, tune_id, mel, midi_bars(pm), chord_notes=chords, qpm=qpm, title=title)
+    cap = int(limit("bars"))
+    bars = midi_bars(pm, max_bars=cap)
+    cut = len(bars) > cap
+    if cut:  # read the first `cap` bars only: the notes after them are dropped before quantising
+        bars = bars[:cap]
+        end = bars[-1].start + bars[-1].length
+        mel = [(p, s, min(e, end)) for p, s, e in mel if s < end]
+        chords = [(p, s, min(e, end)) for p, s, e in chords if s < end]
+    tune = make_tune(source, tune_id, mel, bars, chord_notes=chords, qpm=qpm, title=title)
     tune.stats["melody_track"] = why
+    if cut:
+        tune.stats["bars_cut"] = cap
     return tune
 
 
-def list_midi_files(path) -> list[Path]:
-    """MIDI files under ``path`` (a file or a folder, searched recursively), sorted."""
+#: Folders the app's folder source may read, separated by os.pathsep; replaces the defaults.
+ROOTS_ENV = "LATENT_EXPLORER_FOLDER_ROOTS"
+#: The user's own folder, chosen when the app starts (scripts/app.sh --folder, or set by hand).
+START_FOLDER_ENV = "LATENT_EXPLORER_FOLDER"
+
+
+class FolderNotAllowed(PermissionError):
+    """A folder outside the roots the folder source may read (the message shows no server path)."""
+
+
+def folder_roots() -> list[Path]:
+    """The folders the app's folder source may read, resolved: ``$LATENT_EXPLORER_FOLDER_ROOTS``
+    when set, else the data folder of the README (``$LATENT_EXPLORER_DATA`` or ``../shared/data``)
+    and ``$LATENT_EXPLORER_FOLDER``; only those that exist."""
+    from explorer.data.performance_io import default_data_root
+
+    raw = os.environ.get(ROOTS_ENV, "").strip()
+    if raw:
+        cands = [Path(r).expanduser() for r in raw.split(os.pathsep) if r.strip()]
+    else:
+        start = os.environ.get(START_FOLDER_ENV, "").strip()
+        cands = [default_data_root()] + ([Path(start).expanduser()] if start else [])
+    out = []
+    for c in cands:
+        real = Path(os.path.realpath(c))
+        if real.is_dir() and real not in out:
+            out.append(real)
+    return out
+
+
+def is_inside(path: Path, root: Path) -> bool:
+    return path == root or root in path.parents
+
+
+def confine(text: str, roots: list[Path] | None = None) -> Path:
+    """The real path of the folder or MIDI file ``text`` names, when it lies in one of ``roots``
+    (default :func:`folder_roots`); a relative ``text`` is read against each root in turn.
+
+    Raises
+    ------
+    FolderNotAllowed
+        When it lies outside every root (also for a link that leads out of one); the message
+        repeats no path, and names the roots by their last component only.
+    FileNotFoundError
+        When it is inside a root but does not exist.
+    """
+    roots = folder_roots() if roots is None else roots
+    if not roots:
+        raise FolderNotAllowed(f"the folder source is off: no allowed folder exists (set {ROOTS_ENV} or "
+                               f"{START_FOLDER_ENV} before starting the app)")
+    given = Path(text.strip())
+    if given.is_absolute() or text.strip().startswith("~"):
+        cands = [Path(os.path.realpath(os.path.expanduser(text.strip())))]
+    else:
+        cands = [Path(os.path.realpath(r / given)) for r in roots]
+    inside = [c for c in cands if any(is_inside(c, r) for r in roots)]
+    for c in inside:
+        if c.exists():
+            if c.is_file() and not is_midi_name(c):
+                raise FileNotFoundError(f"{text.strip()} is not a MIDI file (.mid, .midi)")
+            return c
+    if inside and not any(c.exists() for c in cands):
+        raise FileNotFoundError(f"no such folder: {text.strip()}")
+    names = ", ".join(r.name or str(r) for r in roots)
+    raise FolderNotAllowed(f"That folder is outside the folders this app may read ({names}); type a folder "
+                           f"inside one of them, or ask whoever runs the app to add it to {ROOTS_ENV}")
+
+
+def is_midi_name(path) -> bool:
+    """Whether ``path`` ends in .mid or .midi (any case)."""
+    return Path(path).suffix.lower() in MIDI_SUFFIXES
+
+
+def scan_midi_files(path, *, max_files: int | None = None, max_seconds: float | None = None,
+                    within: Path | None = None) -> tuple[list[Path], str]:
+    """(MIDI files under ``path``, sorted; why the scan stopped early or "").
+
+    ``path`` is a file or a folder searched recursively without following links to folders. The
+    scan stops after ``max_files`` files or ``max_seconds`` (defaults: the ``folder_files`` and
+    ``folder_scan_seconds`` limits); folders it may not read are passed over. With ``within``, a
+    file whose real path (links followed) leaves that folder is left out.
+    """
     p = Path(path)
     if p.is_file():
-        return [p]
+        if not is_midi_name(p):
+            raise FileNotFoundError(f"{p.name} is not a MIDI file (.mid, .midi)")
+        return [p], ""
     if not p.is_dir():
         raise FileNotFoundError(f"no such file or folder: {p}")
-    return sorted(f for f in p.rglob("*") if f.is_file() and f.suffix in MIDI_SUFFIXES)
+    max_files = int(limit("folder_files")) if max_files is None else max_files
+    deadline = time.monotonic() + (limit("folder_scan_seconds") if max_seconds is None else max_seconds)
+    found: list[Path] = []
+    for folder, dirs, files in os.walk(p, onerror=lambda err: None):
+        dirs.sort()
+        for f in sorted(files):
+            full = Path(folder) / f
+            if within is not None and is_midi_name(f) and not is_inside(Path(os.path.realpath(full)), within):
+                continue
+            if is_midi_name(f) and full.is_file():
+                found.append(full)
+                if len(found) >= max_files:
+                    return sorted(found), f"stopped after {max_files} files (LATENT_EXPLORER_MAX_FOLDER_FILES)"
+        if time.monotonic() > deadline:
+            return sorted(found), "stopped after the scan time limit (LATENT_EXPLORER_MAX_FOLDER_SCAN_SECONDS)"
+    return sorted(found), ""
+
+
+def list_midi_files(path) -> list[Path]:
+    """MIDI files under ``path`` (a file or a folder, searched recursively), sorted; bounded as
+    :func:`scan_midi_files`."""
+    return scan_midi_files(path)[0]
 
 
 def load_midi_item(item) -> list[Tune]:

@@ -105,6 +105,7 @@ def _one_part(score):
     parts = list(score.parts) if hasattr(score, "parts") else [score]
     if not parts:
         raise PerformanceDataError("the score has no parts")
+    _assign_staves(parts)
     part = parts[0] if len(parts) == 1 else pt.score.merge_parts(parts)
     seen = set()
     for i, n in enumerate(part.notes_tied):
@@ -114,6 +115,22 @@ def _one_part(score):
     if not part.notes_tied:
         raise PerformanceDataError("the score has no notes")
     return part
+
+
+def _assign_staves(parts) -> None:
+    """Give every note without a staff one (a MIDI score has none): with two tracks, the lower
+    track is the left hand (staff 2); otherwise notes below middle C go to staff 2."""
+    if all(n.staff is not None for p in parts for n in p.notes_tied):
+        return
+    if len(parts) == 2 and all(p.notes_tied for p in parts):
+        low = min(range(2), key=lambda i: np.mean([n.midi_pitch for n in parts[i].notes_tied]))
+        for i, p in enumerate(parts):
+            for n in p.notes_tied:
+                n.staff = n.staff if n.staff is not None else (2 if i == low else 1)
+        return
+    for p in parts:
+        for n in p.notes_tied:
+            n.staff = n.staff if n.staff is not None else (2 if n.midi_pitch < 60 else 1)
 
 
 def load_score(path):
@@ -137,7 +154,10 @@ def load_score(path):
     except Exception as exc:  # partitura raises many types for a file it cannot parse
         raise PerformanceDataError(f"{path.name} does not parse as a score ({type(exc).__name__}: "
                                    f"{str(exc)[:200]}); accepted: {ACCEPTED_SCORES}") from None
-    return _one_part(score)
+    try:
+        return _one_part(score)
+    except PerformanceDataError as exc:
+        raise PerformanceDataError(f"{path.name}: {exc}") from None
 
 def piece_score(record: PerformanceRecord):
     """The score part a record is aligned to (its MusicXML for the emotion set, else its match file's)."""

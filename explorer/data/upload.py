@@ -4,8 +4,18 @@ from __future__ import annotations
 from explorer.data.dataset import SegmentDataset, segment_tunes
 from explorer.data.midi_files import read_midi, tune_from_midi
 from explorer.data.tune import SkipTune
+from explorer.limits import LIMITS, limit
 
-ACCEPTED = "a Standard MIDI File (.mid/.midi) with a pitched melody in 4/4, 2/2 or 2/4, at most 8 MB"
+
+def accepted(value=limit) -> str:
+    """What an upload must be, with the limits now (see :mod:`explorer.limits`)."""
+    return (f"a Standard MIDI File (.mid/.midi) with a pitched melody in 4/4, 2/2 or 2/4, at most "
+            f"{value('midi_mb'):g} MB and {value('notes'):,.0f} notes (of a longer file the first "
+            f"{value('bars'):,.0f} bars are read)")
+
+
+#: The same with the default limits (no environment read at import); call accepted() for the limits now.
+ACCEPTED = accepted(lambda name: LIMITS[name].default)
 
 
 def dataset_from_midi_bytes(data: bytes, name: str, *, bars: int = 2, melody_track=None,
@@ -31,6 +41,7 @@ def dataset_from_midi_bytes(data: bytes, name: str, *, bars: int = 2, melody_tra
         "bars_dropped": tune.stats.get("bars_dropped", {}),
         "off_grid_notes": tune.stats.get("off_grid", 0),
         "notes_outside_kept_bars": tune.stats.get("outside", 0),
+        "bars_cut": tune.stats.get("bars_cut"),
         "skipped": skipped,
         "tracks": [f"{i}: {inst.name or '(unnamed)'}{' [drums]' if inst.is_drum else ''} · {len(inst.notes)} notes"
                    for i, inst in enumerate(pm.instruments)],

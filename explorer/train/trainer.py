@@ -145,9 +145,44 @@ def read_state(path, device) -> dict:
     the file runs). ValueError naming the file when it is not a state this version can read."""
     try:
         return torch.load(path, map_location=device, weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError) as exc:
+    except (pickle.UnpicklingError, RuntimeError, EOFError, OSError, ValueError, TypeError, AttributeError) as exc:
         raise ValueError(f"{path} is not a training state this version can read ({type(exc).__name__}; only "
                          "tensors and plain values are accepted): move it away, or use another --out") from None
+
+
+#: What a run's state.pt holds (written by the training loop below).
+STATE_KEYS = ("model_name", "model", "optim", "step", "epoch", "best", "bad_epochs", "history", "seconds", "gen")
+
+
+def check_state(st, path, model_name: str) -> dict:
+    """``st`` itself when it is a whole state of a ``model_name`` run; ValueError naming ``path`` and
+    what is wrong otherwise (not a dict, keys missing, another model's run)."""
+    if not isinstance(st, dict):
+        raise ValueError(f"{path} is not a training state (it holds a {type(st).__name__}, not a dict): move it "
+                         "away, or use another --out")
+    missing = [k for k in STATE_KEYS if k not in st]
+    if "model_name" in st and st["model_name"] != model_name:
+        raise ValueError(f"{path} is a {st.get('model_name')} run, not {model_name}; use another --out")
+    if missing:
+        raise ValueError(f"{path} is not a whole training state (no {', '.join(missing)}): move it away, or use "
+                         "another --out")
+    return st
+
+
+def resume_state(st: dict, path, model, opt, gen) -> tuple:
+    """Load ``st`` into ``model``, ``opt`` and ``gen``; (step, epoch, best, bad_epochs, history, seconds).
+    ValueError naming ``path`` when the state does not fit this run (other sizes, wrong types)."""
+    try:
+        model.load_state_dict(st["model"])
+        opt.load_state_dict(st["optim"])
+        gen.set_state(st["gen"])
+        out = (int(st["step"]), int(st["epoch"]), float(st["best"]), int(st["bad_epochs"]),
+               json.loads(st["history"]), float(st["seconds"]))
+    except (RuntimeError, TypeError, ValueError, KeyError, AttributeError, IndexError) as exc:
+        why = " ".join(str(exc).split())[:200] or type(exc).__name__
+        raise ValueError(f"{path} does not fit this run ({type(exc).__name__}: {why}): move it away, or use another "
+                         "--out") from None
+    return out
 
 
 def _model_overrides(s: TrainSettings, n_steps: int) -> dict:
@@ -185,14 +220,8 @@ def train(s: TrainSettings) -> dict:
     step, epoch, best, bad_epochs, history, seconds = 0, 0, -1.0, 0, [], 0.0
     gen = torch.Generator().manual_seed(s.seed)
     if state_path.exists():
-        st = read_state(state_path, device)
-        if st.get("model_name") != s.model:
-            raise ValueError(f"{state_path} is a {st.get('model_name')} run, not {s.model}; use another --out")
-        model.load_state_dict(st["model"])
-        opt.load_state_dict(st["optim"])
-        step, epoch, best, bad_epochs = st["step"], st["epoch"], st["best"], st["bad_epochs"]
-        history, seconds = json.loads(st["history"]), st["seconds"]
-        gen.set_state(st["gen"])
+        st = check_state(read_state(state_path, device), state_path, s.model)
+        step, epoch, best, bad_epochs, history, seconds = resume_state(st, state_path, model, opt, gen)
         if lead:
             print(f"resuming {s.model} from epoch {epoch}, step {step} (best greedy {best:.4f})")
     if s.init and not state_path.exists():

@@ -33,20 +33,22 @@ def melody_source_ui(settings, key: str, label: str = "Melody", *, allow_prior: 
         st.caption(ds.describe(i))
         return ds.melody(i)
     if src == "Upload MIDI":
-        from explorer.data.upload import ACCEPTED
-        from explorer.ui.resources import upload_dataset
+        from explorer.data.upload import accepted
+        from explorer.ui.resources import upload_dataset, upload_note
 
-        up = st.file_uploader("MIDI file", type=["mid", "midi"], key=f"{key}_upload")
+        up = st.file_uploader("MIDI file", type=["mid", "midi"], key=f"{key}_upload", help=f"Accepted: {accepted()}.")
         if up is None:
             st.info("Upload a MIDI file.")
             return None
         try:
             bars = settings.model.n_steps // 16 if settings.model is not None else 2
-            up_ds, _ = upload_dataset(up.getvalue(), up.name, bars=bars)
+            up_ds, info = upload_dataset(up.getvalue(), up.name, bars=bars)
         except SkipTune as exc:
             st.error(f"{up.name} cannot be used: {exc.reason}" + (f" ({exc.detail})" if exc.detail else "") +
-                     f". Accepted: {ACCEPTED}.")
+                     f". Accepted: {accepted()}.")
             return None
+        if upload_note(info):
+            st.info(upload_note(info))
         i = st.selectbox("Segment", range(len(up_ds)), key=f"{key}_upseg",
                          format_func=lambda j: f"bars {up_ds.bar[j] + 1}–{up_ds.bar[j] + up_ds.bars}")
         return up_ds.melody(int(i))

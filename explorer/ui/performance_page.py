@@ -16,8 +16,10 @@ import numpy as np
 import streamlit as st
 
 from explorer.audio import audio_status
-from explorer.data.default import DEFAULT_SCORES, default_score_notes, score_from_bytes
+from explorer.data.default import DEFAULT_SCORES, default_score_notes
+from explorer.data.performance_features import score_from_upload
 from explorer.data.performances import ACCEPTED_SCORES, PerformanceDataError, default_data_root
+from explorer.limits import limit, mb
 from explorer.models.checkpoint import CheckpointError, available_checkpoints
 from explorer.models.performance_style import STYLE_MODES, ScoreTooLong, check_length
 from explorer.ui.player import play_midi_ui
@@ -44,7 +46,7 @@ def _default_score(name: str):
 
 @st.cache_data(show_spinner="Reading the score…", max_entries=8)
 def _uploaded_score(data: bytes, name: str):
-    return score_from_bytes(data, name)
+    return score_from_upload(data, name)
 
 
 @st.cache_data(show_spinner=False)
@@ -82,8 +84,11 @@ def _data_performance_midi(root: str, path_name: str) -> bytes | None:
 def _uploaded_style(_ps, model_key: str, score_key: str, _notes, data: bytes, name: str):
     from explorer.data.performances import targets_from_midi
 
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / Path(name).name
+    if len(data) > mb("midi_mb"):
+        raise PerformanceDataError(f"{name} is {len(data) / 2**20:.1f} MB; performances are read up to "
+                                   f"{limit('midi_mb'):g} MB (LATENT_EXPLORER_MAX_MIDI_MB)")
+    with tempfile.TemporaryDirectory(prefix="latent-explorer-perf-") as tmp:
+        path = Path(tmp) / (Path(name).name.strip(".") or "performance.mid")
         path.write_bytes(data)
         sub, targets = targets_from_midi(_notes, path)
     return _ps.encode(sub, targets)
@@ -128,13 +133,16 @@ def _score_ui(root):
             name = st.selectbox("Piece", pieces, key="perf_piece")
             notes, key = _data_score(root, name), f"data:{name}"
         else:
-            up = st.file_uploader("Score file", type=["musicxml", "xml", "mxl", "mid", "midi"], key="perf_upload")
+            up = st.file_uploader("Score file", type=["musicxml", "xml", "mxl", "mid", "midi"], key="perf_upload",
+                                  help=f"MIDI up to {limit('midi_mb'):g} MB, MusicXML up to {limit('score_mb'):g} MB")
             if up is None:
                 st.info(f"Upload a score: {ACCEPTED_SCORES}.")
                 return None
             data = up.getvalue()
             name, key = up.name, f"upload:{hashlib.sha1(data).hexdigest()[:16]}"
-            notes = _uploaded_score(data, up.name)
+            notes, note = _uploaded_score(data, up.name)
+            if note:
+                st.info(note)
     except PerformanceDataError as exc:
         st.error(f"This score cannot be used: {exc}")
         return None

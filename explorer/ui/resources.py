@@ -1,6 +1,10 @@
-"""Cached loaders: datasets and audio are computed once per content."""
+"""Cached loaders: datasets and audio are computed once per content; where an uploaded
+checkpoint is written (a folder of this browser session's own)."""
 from __future__ import annotations
 
+import os
+import re
+import tempfile
 from pathlib import Path
 
 import streamlit as st
@@ -17,34 +21,56 @@ def default_dataset(bars: int = 2) -> SegmentDataset:
     return load_default(bars=bars)
 
 
-def _folder_key(path: str) -> tuple:
-    from explorer.data.midi_files import list_midi_files
+@st.cache_data(show_spinner="Looking for MIDI files…", ttl=60, max_entries=16)
+def _folder_key(path: str, root: str) -> tuple:
+    """The folder's MIDI files with their mtimes and sizes (the dataset's cache key); the scan
+    is bounded (see scan_midi_files) and kept for a minute, so reruns do not walk the folder."""
+    from explorer.data.midi_files import scan_midi_files
 
-    files = list_midi_files(path)
-    return tuple((str(f), f.stat().st_mtime_ns, f.stat().st_size) for f in files)
+    files, _ = scan_midi_files(path, within=Path(root))
+    out = []
+    for f in files:
+        try:
+            st_ = f.stat()
+        except OSError:
+            continue
+        out.append((str(f), st_.st_mtime_ns, st_.st_size))
+    return tuple(out)
 
 
 @st.cache_resource(show_spinner=False, max_entries=4)
-def _folder_dataset(path: str, key: tuple, melody_track, bars: int = 2):
+def _folder_dataset(path: str, root: str, key: tuple, melody_track, bars: int = 2):
     from explorer.data.build import build_dataset
+    from explorer.limits import limit
 
     progress = st.progress(0.0, text=f"Reading {len(key)} MIDI files…")
-    lines = []
-
-    def log(line):
-        lines.append(line)
-
-    ds, report = build_dataset("midi", path, bars=bars, workers=1, progress=False, log=log, melody_track=melody_track)
+    ds, report = build_dataset("midi", path, bars=bars, workers=1, progress=False, log=lambda line: None,
+                               melody_track=melody_track, max_seconds=limit("analysis_seconds"), within=Path(root))
     progress.progress(1.0, text=f"Read {len(key)} files: {len(ds)} segments")
-    return ds, report.summary(ds) | {"messages": report.messages}
+    summary = report.summary(ds) | {"messages": report.messages}
+    # the files are named relative to the allowed folder: no other server path is shown
+    summary["skipped_files"] = [f | {"file": _relative(f["file"], root)} for f in summary["skipped_files"]]
+    return ds, summary
+
+
+def _relative(path: str, root: str) -> str:
+    try:
+        return str(Path(path).relative_to(root))
+    except ValueError:
+        return Path(path).name
 
 
 def folder_dataset(path: str, melody_track=None, bars: int = 2):
-    """(dataset, summary) of a folder of MIDI files in ``bars``-bar segments; cached by the files' mtimes."""
-    p = Path(path).expanduser()
-    if not p.exists():
-        raise FileNotFoundError(f"no such folder: {p}")
-    return _folder_dataset(str(p), _folder_key(str(p)), melody_track, bars)
+    """(dataset, summary) of a folder of MIDI files in ``bars``-bar segments; cached by the files' mtimes.
+
+    ``path`` must lie in one of the allowed folders (:func:`explorer.data.midi_files.folder_roots`):
+    FolderNotAllowed (a PermissionError) otherwise, FileNotFoundError when it does not exist."""
+    from explorer.data.midi_files import is_inside, confine, folder_roots
+
+    roots = folder_roots()
+    real = confine(path, roots)
+    root = next(r for r in roots if is_inside(real, r))
+    return _folder_dataset(str(real), str(root), _folder_key(str(real), str(root)), melody_track, bars)
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
@@ -52,6 +78,53 @@ def upload_dataset(data: bytes, name: str, melody_track=None, bars: int = 2):
     from explorer.data.upload import dataset_from_midi_bytes
 
     return dataset_from_midi_bytes(data, name, bars=bars, melody_track=melody_track)
+
+
+def upload_note(info: dict | None) -> str:
+    """A line for an upload that was read only in part (its first bars), or ""."""
+    from explorer.limits import limit
+
+    if not info or not info.get("bars_cut"):
+        return ""
+    return (f"Only the first {info['bars_cut']:,} bars of this file were read "
+            f"(LATENT_EXPLORER_MAX_BARS = {limit('bars'):,.0f}).")
+
+
+_SESSION_DIR_KEY = "_upload_dir"
+
+
+def session_upload_dir() -> Path:
+    """This browser session's own temporary folder (mode 700), removed when the session ends
+    (its TemporaryDirectory lives in the session state and cleans up when that is dropped) and
+    at the latest when the server process exits."""
+    if _SESSION_DIR_KEY not in st.session_state:
+        st.session_state[_SESSION_DIR_KEY] = tempfile.TemporaryDirectory(prefix="latent-explorer-session-")
+    return Path(st.session_state[_SESSION_DIR_KEY].name)
+
+
+def save_checkpoint_upload(data: bytes, name: str, folder: Path | None = None) -> Path:
+    """Write an uploaded checkpoint under the user's file name (letters, digits, ``._-`` kept) in
+    ``folder`` (default :func:`session_upload_dir`) and return its path. The write creates a new
+    file and never follows a link (O_CREAT | O_EXCL | O_NOFOLLOW); a file of the same name from an
+    earlier upload is replaced by removing it first.
+
+    Raises LimitError (a ValueError) naming the file when it is larger than the ``checkpoint_mb``
+    limit."""
+    from explorer.limits import LimitError, limit, mb
+
+    safe = re.sub(r"[^A-Za-z0-9._-]", "_", Path(str(name)).name).lstrip(".") or "checkpoint.safetensors"
+    if len(data) > mb("checkpoint_mb"):
+        raise LimitError(f"{safe} is {len(data) / 2**20:.1f} MB; checkpoints are read up to "
+                         f"{limit('checkpoint_mb'):g} MB (LATENT_EXPLORER_MAX_CHECKPOINT_MB)")
+    path = (folder or session_upload_dir()) / safe
+    try:
+        path.unlink()  # a link planted here is removed, not followed
+    except FileNotFoundError:
+        pass
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+    return path
 
 
 def wav_bytes(midi_bytes: bytes) -> bytes | None:

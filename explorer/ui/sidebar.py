@@ -6,6 +6,7 @@ and in the URL (``st.query_params``) so a view can be shared and reloaded.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import pretty_midi
 import streamlit as st
@@ -100,6 +101,7 @@ def sidebar_ui(with_model: bool = True) -> Settings:
     settings = Settings(None, DATA_CHOICES[kind], int(program), float(qpm) or None, ok, model=model,
                         model_label=label or "", model_error=model_error)
     bars = model.n_steps // 16 if model is not None else 2  # segments as long as the model reads
+    up = None
     try:
         if kind == "default":
             from explorer.ui.resources import default_dataset
@@ -107,7 +109,13 @@ def sidebar_ui(with_model: bool = True) -> Settings:
             settings.dataset = default_dataset(bars)
             settings.data_label = settings.dataset.meta.get("name", DATA_CHOICES[kind])
         elif kind == "folder":
-            folder = sb.text_input("Folder with .mid files", key="folder")
+            from explorer.data.midi_files import folder_roots
+
+            roots = folder_roots()
+            folder = sb.text_input("Folder with .mid files", key="folder",
+                                   help="A folder inside one of the folders this app may read: "
+                                        + (", ".join(str(r) for r in roots) or "none (the folder source is off)")
+                                        + "; a relative path is read inside them.")
             if folder.strip():
                 from explorer.ui.resources import folder_dataset
 
@@ -119,23 +127,31 @@ def sidebar_ui(with_model: bool = True) -> Settings:
             else:
                 settings.error = "Type the path of a folder that holds MIDI files."
         else:
-            up = sb.file_uploader("MIDI file", type=["mid", "midi"], key="upload")
+            from explorer.limits import limit
+
+            up = sb.file_uploader("MIDI file", type=["mid", "midi"], key="upload",
+                                  help=f"At most {limit('midi_mb'):g} MB and {limit('notes'):,.0f} notes; of a longer "
+                                       f"file the first {limit('bars'):,.0f} bars are read.")
             track = sb.text_input("Melody track (index or name; empty = automatic)", key="upload_track")
             if up is not None:
-                from explorer.ui.resources import upload_dataset
+                from explorer.ui.resources import upload_dataset, upload_note
 
                 settings.dataset, settings.info = upload_dataset(up.getvalue(), up.name, track.strip() or None, bars)
                 settings.data_label = f"upload {up.name}"
+                if upload_note(settings.info):
+                    sb.info(upload_note(settings.info))
             else:
                 settings.error = "Upload a MIDI file (.mid) in the sidebar."
     except SkipTune as exc:
-        from explorer.data.upload import ACCEPTED
+        from explorer.data.upload import accepted
 
-        settings.error = f"This file cannot be used: {exc.reason}" + (f" ({exc.detail})" if exc.detail else "") + \
-            f". Accepted: {ACCEPTED}."
+        name = up.name if up is not None else "This file"
+        settings.error = f"{name} cannot be used: {exc.reason}" + (f" ({exc.detail})" if exc.detail else "") + \
+            f". Accepted: {accepted()}."
         settings.dataset = None
-    except (FileNotFoundError, NotADirectoryError, PermissionError, ValueError) as exc:
-        settings.error = str(exc)
+    except (OSError, ValueError) as exc:  # FileNotFoundError, FolderNotAllowed (a PermissionError), …
+        settings.error = str(exc) if not isinstance(exc, OSError) or exc.filename is None else \
+            f"{Path(exc.filename).name}: {exc.strerror}"
         settings.dataset = None
     st.query_params["data"] = kind
     st.query_params["program"] = str(int(program))
