@@ -340,3 +340,12 @@ def test_eval_command_ships_a_card_with_the_extres_figures(tmp_path, capsys):
     other = save_checkpoint(tmp_path / "ec2.safetensors", EC2VAE(EC2VAEConfig(hidden_dims=16, z1_dims=4, z2_dims=4)))
     assert ev.main([str(other), "--data", str(small)]) == 2
     assert "use `explorer eval`" in capsys.readouterr().err
+
+
+def test_the_family_lists_the_concept_page_and_its_own_trainer():
+    from explorer.models.registry import spec_of
+    from explorer.ui.page_table import pages_for
+
+    spec = spec_of("extres")
+    assert "concept" in [p.url for p in pages_for("extres")] and "interpolation" in spec.pages
+    assert spec.trainer == "explorer.train.extres:main" and not spec.evaluator  # evaluator= would take every melody eval
