@@ -297,6 +297,11 @@ def main(argv=None) -> int:
     return 0
 
 
+def _file_names(items: list) -> list[str]:
+    """``NAME=/some/folder/file.npz`` → ``NAME=file.npz`` (a card names files, not this machine's folders)."""
+    return [f"{n}={Path(p).name}" for n, _, p in (i.partition("=") for i in items)]
+
+
 def ship_extres(tm: TrainedModel, res: dict, unseen: dict, args) -> Path:
     """The checkpoint with these figures in its card (the reconstruction keys are the melody
     models', so the card's usual lines show them); the Markdown card gains an ExtRes section."""
@@ -304,11 +309,12 @@ def ship_extres(tm: TrainedModel, res: dict, unseen: dict, args) -> Path:
     from explorer.models.registry import spec_of
 
     spec = spec_of(tm.name)
-    extra = {"extres": {"test": res, "unseen": unseen}, "paper": spec.paper, "notes": args.note,
+    extra = {"extres": {"test": res, "unseen": unseen}, "paper": spec.paper, "notes": args.note, "unseen": unseen,
+             "unseen_files": dict(n.split("=", 1) for n in _file_names(args.unseen)),
              "targets": target_lines(tm.name, res, unseen), "kl_note": spec.kl_line(tm.model.config),
              "eval_command": f"python -m explorer.eval.extres <this file> --data "
                              f"{' '.join(Path(p).name for p in args.data)} --split {args.split} --limit {args.limit} "
-                             f"--unseen {' '.join(args.unseen)}" + (" --ec2vae <ec2vae checkpoint>" if args.ec2vae else "")}
+                             f"--unseen {' '.join(_file_names(args.unseen))}" + (" --ec2vae <ec2vae checkpoint>" if args.ec2vae else "")}
     out = ship(tm.path, args.ship, eval_result=res, extra_card=extra, extras={})
     md = out.with_suffix(".md")
     lines = ["", "## ExtRes figures (`python -m explorer.eval.extres`)",
