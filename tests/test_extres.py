@@ -183,6 +183,12 @@ def test_kl_under_the_free_bits_costs_nothing():
     terms = model.loss(tok, step=10**6)  # teacher forcing gone; KL of an untrained model is far below 32 bits
     assert float(terms["kl_e"]) < 32 * np.log(2) and float(terms["kl_r"]) < 32 * np.log(2)
     assert float(terms["loss"].detach()) == pytest.approx(float(terms["nll"]) + float(terms["nll_concept"]), rel=1e-5)
+    # z_r's own free bits: with none, all of KL_r is paid (β = 0.7, divided by the 32 steps)
+    torch.manual_seed(0)
+    strict = ExtRes(ExtResConfig(concept="contour", concept_classes=4, concept_len=8, free_bits_residual=0.0, **TINY))
+    terms = strict.train().loss(tok, step=10**6)
+    want = float(terms["nll"]) + float(terms["nll_concept"]) + 0.7 * float(terms["kl_r"]) / 32
+    assert float(terms["loss"].detach()) == pytest.approx(want, rel=1e-4)
 
 
 def test_checkpoint_round_trip_keeps_the_concept_as_text(tmp_path):

@@ -5,8 +5,9 @@ Knowledge", ISMIR 2019): an extraction VAE for a concept y = f(x) and a residual
 - residual model: q(z_r | x, y) (a bidirectional GRU over the melody and y per step) and
   p(x | z_r, y) (an autoregressive GRU that reads y at every step).
 
-Loss, per melody and divided by its steps: NLL(x) + NLL(y) + β (max(KL_e − free, 0) +
-max(KL_r − free, 0)), KL summed over each group's dims, ``free`` = ``free_bits`` · ln 2.
+Loss, per melody and divided by its steps: NLL(x) + NLL(y) + β (max(KL_e − free_e, 0) +
+max(KL_r − free_r, 0)), KL summed over each group's dims, free_e = ``free_bits`` · ln 2 and free_r
+the same or ``free_bits_residual`` · ln 2.
 Generation: z_e → y → x, or y taken from a melody (``decode(z, concept=y)``) → x.
 
 The concept is named in the config (``concept``: a built-in name or a user's ``"pkg.mod:func"``)
@@ -100,6 +101,7 @@ class ExtResConfig:
     zr_dims: int = 64  # the residual's code
     beta: float = 0.7  # the paper: 0.7 … 1.0 by concept
     free_bits: float = 32.0  # per latent group, in bits: KL below this is not penalised
+    free_bits_residual: float | None = None  # z_r's own free bits (None: free_bits); fewer make p(x|z_r,y) lean on y
     k: float = 400.0  # teacher forcing decays as k / (k + exp(step / k))
 
 
@@ -234,8 +236,8 @@ class ExtRes(MelodyVAE):
         nll_y = -y_logp.gather(-1, y[..., None])[..., 0].sum(1)  # (B,) summed over positions
         kl_e = kl_normal(pe.mean, pe.scale).sum(-1)  # (B,)
         kl_r = kl_normal(pr.mean, pr.scale).sum(-1)
-        free = c.free_bits * math.log(2.0)
-        kl_term = (kl_e - free).clamp_min(0.0) + (kl_r - free).clamp_min(0.0)
+        free_r = c.free_bits if c.free_bits_residual is None else c.free_bits_residual
+        kl_term = (kl_e - c.free_bits * math.log(2.0)).clamp_min(0.0) + (kl_r - free_r * math.log(2.0)).clamp_min(0.0)
         total = (nll_x + nll_y + c.beta * kl_term).mean() / c.n_step
         return {"loss": total, "nll": nll_x.mean().detach() / c.n_step, "nll_concept": nll_y.mean().detach() / c.n_step,
                 "kl_e": kl_e.mean().detach(), "kl_r": kl_r.mean().detach(), "tf": torch.tensor(tf)}
