@@ -6,6 +6,8 @@
 #   bash scripts/mutation.sh                 # every in-scope mutant not yet checked, then the scores
 #   bash scripts/mutation.sh --rerun-survivors   # again on the survivors (after adding tests)
 #   bash scripts/mutation.sh --scores        # only the scores of what mutants/ holds
+#   bash scripts/mutation.sh --names 'explorer.eval.performance.x_main__mutmut_*' …   # those mutants
+#                                            # again (names or globs), e.g. after adding a test for them
 # MUTATION_CPUS=1 pins the run to CPU 1 (taskset); MUTATION_CHILDREN sets mutmut's workers
 # (default 1). mutmut works in mutants/ (git-ignored); delete it to start afresh.
 set -euo pipefail
@@ -79,6 +81,7 @@ fi
 case "${1:-}" in
   --scores) ;;
   --rerun-survivors) run "survived,timeout" ;;
+  --names) shift; "${PIN[@]}" "$VENV/bin/mutmut" run --max-children "${MUTATION_CHILDREN:-1}" "$@" ;;
   *) run "not checked,no tests,timeout" ;;
 esac
 mutants scores

@@ -832,7 +832,16 @@ def test_attribute_vectors_draw_4000_rows_and_order_ties_by_seed_0_by_default():
     want = quartile_vector(ds.tokens[rows, :4].astype(float), note_density(ds.tokens[rows]), seed=0)
     got = attribute_vectors(tm, ds, names=("note_density",))["note_density"]
     np.testing.assert_allclose(got, want, rtol=1e-6)
-    assert not np.allclose(attribute_vectors(tm, ds, names=("note_density",), seed=1)["note_density"], want)
+    # seed 1 draws other rows and orders their ties otherwise
+    rows1 = np.sort(np.random.default_rng(1).choice(4001, 4000, replace=False))
+    want1 = quartile_vector(ds.tokens[rows1, :4].astype(float), note_density(ds.tokens[rows1]), seed=1)
+    got1 = attribute_vectors(tm, ds, names=("note_density",), seed=1)["note_density"]
+    np.testing.assert_allclose(got1, want1, rtol=1e-6)
+    assert not np.allclose(want1, want)
+    for rows_seed, tie_seed in ((0, 1), (1, 0)):  # each seed matters
+        r = np.sort(np.random.default_rng(rows_seed).choice(4001, 4000, replace=False))
+        other = quartile_vector(ds.tokens[r, :4].astype(float), note_density(ds.tokens[r]), seed=tie_seed)
+        assert not np.allclose(other, want1)
 
 
 def test_analogy_grid_reconstructs_each_melody_alone_on_a_real_ec2vae(small_ec2, two_melodies):
@@ -1382,6 +1391,9 @@ def test_estimate_missing_chords_fills_only_the_rows_without_chords():
     assert n == 2 and filled.dtype == np.float32  # the silent row counts: it had none
     assert (filled[0] == TRIADS[0]).all() and (filled[1] == chroma[1]).all() and not filled[2].any()
     assert not chroma[0].any()  # the caller's array is not written to
+    as_float = chroma.astype(np.float32)  # nor when it needs no conversion
+    estimate_missing_chords(tokens, as_float)
+    assert not as_float[0].any()
 
 
 def _big_eval_dataset(n=4001, split="test"):
@@ -1412,6 +1424,60 @@ def test_evaluate_and_evaluate_unseen_take_4000_rows_drawn_by_seed_0_by_default(
     tm.model.chord_conditioned = True  # both rows of the unseen table draw alike
     unseen = evaluate_unseen(tm, {"x": ds})
     assert [(r["segments"], r["sources"]) for r in unseen.values()] == [(4000, want)] * 2
+
+
+def _random_eval_dataset(n, seed=0):
+    """``n`` random 8-step segments (onsets of 60-62, holds, rests), one tune each, all in test."""
+    from explorer.data.dataset import SegmentDataset
+
+    rng = np.random.default_rng(seed)
+    kind, pitch = rng.integers(0, 3, (n, 8)), rng.integers(60, 63, (n, 8))
+    tokens = np.where(kind == 0, pitch, np.where(kind == 1, H, R)).astype(np.uint8)
+    tokens[:, 0] = pitch[:, 0]
+    names = np.array([f"s{i}" for i in range(n)])
+    return SegmentDataset(tokens, np.zeros((n, 8, 12), np.uint8), np.arange(n), np.zeros(n, int), np.zeros(n, int),
+                          names, names, names, np.full(n, 120.0), np.full(n, "test"))
+
+
+def _counting_model():
+    """z = (onsets in steps 0-3, onsets in steps 4-7, onsets on even steps, 0), whole numbers whose
+    information on the note density is near-equal; decodes round(z2) onsets of C4, twice as many
+    under a chord; the note
+    density regularised on dim 2, its vector + 1 on dim 2."""
+    def encode(t, c):
+        onset = (t < 128).float()
+        return torch.stack([onset[:, :4].sum(1), onset[:, 4:].sum(1), onset[:, ::2].sum(1), torch.zeros(len(t))], 1)
+
+    def decode(z, chroma, **_):
+        n = (z[:, 2].round() * (1 + chroma[:, 0, :].any(1))).clamp(0, 8).long().tolist()
+        return output_of([[60] * k + [R] * (8 - k) for k in n])
+
+    model = StubVAE(4, PITCH_RHYTHM, 8, encode, decode)
+    model._layout = LatentLayout(4, PITCH_RHYTHM, {"note_density": 2})
+    return TrainedModel(model, {"card": {}}, {"attribute_vector.note_density": np.array([0, 0, 1, 0], np.float32)},
+                        device="cpu")
+
+
+@pytest.mark.filterwarnings("ignore:Mean of empty slice", "ignore:An input array is constant")
+def test_evaluate_passes_its_seed_to_the_rhythm_test_the_vector_effects_and_interpretability():
+    from explorer.eval.metrics import interpretability
+    from explorer.eval.run import evaluate, rhythm_test, vector_effects
+    from explorer.music.attributes import note_density
+
+    tm = _counting_model()
+    ds = _random_eval_dataset(600)  # more than vector_effects' 500 rows: the seed draws them
+    ds.chroma[::2, :, 7] = 1  # every other segment has a chord: the vector adds two notes there
+    out = evaluate(tm, ds, seed=1)
+    chroma = ds.chroma.astype(np.float32)
+    _, mu, _ = tm.encode(ds.tokens, chroma)
+    rhythm = [rhythm_test(tm, ds.tokens, chroma, seed=s) for s in (1, 0)]
+    assert out["rhythm_test"] == rhythm[0] != rhythm[1]
+    effects = [vector_effects(tm, ds.tokens, chroma, mu, tm.attribute_vectors, seed=s) for s in (1, 0)]
+    assert out["attribute_vectors"] == effects[0] != effects[1]
+    small = _random_eval_dataset(60)  # few rows: the MI estimator's jitter picks between dims 1 and 2
+    _, mu, _ = tm.encode(small.tokens, np.zeros((60, 8, 12), np.float32))
+    picks = [interpretability(mu, {"note_density": note_density(small.tokens)}, seed=s) for s in (1, 0)]
+    assert evaluate(tm, small, seed=1, vectors=False)["interpretability"] == picks[0] != picks[1]
 
 
 @pytest.mark.filterwarnings("ignore:Mean of empty slice", "ignore:An input array is constant")
