@@ -391,3 +391,18 @@ def test_medley_starts_on_song_a_and_a_song_into_itself_is_its_reconstruction():
     mixed = medley(m, a, b, n)
     np.testing.assert_array_equal(mixed["pitch"][0], rec["pitch"][0])  # t = 0 and no history: song A's bar
     assert not np.array_equal(mixed["pitch"][1:], rec["pitch"][1:])  # then it moves towards B
+
+
+def test_roll_figure_draws_each_voice_with_its_instrument_and_velocity():
+    from explorer.viz.multitrack import roll_figure
+
+    s = mt.SILENCE
+    p = np.full((1, 4, 16), s)
+    p[0, 0, :4], p[0, 3, 8:16] = 72 - 24, 36 - 24
+    v = np.zeros((1, 4, 16), np.float32)
+    v[0, 0, 0] = mt.velocity_value(127)  # voice 4 has no onset velocity: the note gets DEFAULT_VELOCITY
+    fig = roll_figure({"pitch": p, "instrument": np.array([[5, 0, 0, 4]]), "velocity": v}, "t")
+    assert [t.name for t in fig.data] == ["voice 1 · strings", "voice 4 · bass"]
+    assert list(fig.data[1].base) == [8] and list(fig.data[1].x) == [8] and list(fig.data[1].y) == [36]
+    assert fig.data[0].marker.opacity[0] == pytest.approx(1.0)
+    assert fig.data[1].marker.opacity[0] == pytest.approx(0.3 + 0.7 * mt.DEFAULT_VELOCITY / 127)

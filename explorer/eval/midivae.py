@@ -251,9 +251,11 @@ def ship(model: MIDIVAE, meta: dict, out, res: dict, notes=()) -> Path:
     from explorer.models.checkpoint import save_checkpoint
 
     out = Path(out)
-    card = dict(meta.get("card", {})) | {"eval": res, "notes": list(notes),
-                                         "eval_command": f"python -m explorer.eval.midivae {out.as_posix()} "
-                                                         f"--data {res.get('data_file', 'PAIR.npz')} --json"}
+    card = dict(meta.get("card", {}))
+    data = res.get("data_file", "PAIR.npz")
+    card |= {"eval": res, "notes": list(notes),
+             "eval_command": f"python -m explorer.data.multitrack {card.get('data', {}).get('pair', 'PAIR')} {data} "
+                             f"--data ../shared/data && python -m explorer.eval.midivae {out.as_posix()} --data {data} --json"}
     save_checkpoint(out, model, card=card)
     out.with_suffix(".md").write_text(card_markdown(out.stem, card))
     return out

@@ -18,11 +18,12 @@ import numpy as np
 import streamlit as st
 
 from explorer.audio import audio_status
-from explorer.data.multitrack import ACCEPTED, FAMILIES, LOWEST, SILENCE, bars_of_pieces, piece_from_midi_bytes
+from explorer.data.multitrack import ACCEPTED, LOWEST, SILENCE, bars_of_pieces, piece_from_midi_bytes
 from explorer.data.tune import SkipTune
-from explorer.music.multitrack_midi import rolls_to_midi_bytes, voice_notes
+from explorer.music.multitrack_midi import rolls_to_midi_bytes
 from explorer.paths import assets_dir
 from explorer.ui.player import play_midi_ui
+from explorer.viz.multitrack import roll_figure, style_map_figure
 
 MODELS_ENV = "LATENT_EXPLORER_MIDIVAE_MODELS"
 #: Pieces of music21's corpus in 4/4 (what the page offers without the data folder).
@@ -30,7 +31,6 @@ CORPUS = {"Bach chorale BWV 66.6": "bach/bwv66.6", "Bach chorale BWV 267": "bach
           "Bach chorale BWV 281": "bach/bwv281", "Mozart K.80 iv (string quartet)": "mozart/k80/movement4.mxl",
           "Mozart K.155 i (string quartet)": "mozart/k155/movement1.mxl"}
 MAX_BARS = 32
-VOICE_COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd")
 
 
 def midivae_checkpoints() -> dict[str, Path]:
@@ -91,42 +91,6 @@ def medley(model, ds_a, ds_b, n_bars: int) -> dict:
     t = np.linspace(0.0, 1.0, n)[:, None] if n > 1 else np.zeros((1, 1))
     z = (1 - t) * encode_rows(model, ds_a, ra[:n]) + t * encode_rows(model, ds_b, rb[:n])
     return decode_rows(model, z.astype(np.float32), np.arange(n) - 1)
-
-
-def roll_figure(rolls: dict, title: str):
-    """A multi-track piano roll: a bar per note, colour = voice, opacity = velocity, hover = instrument."""
-    import plotly.graph_objects as go
-
-    fig = go.Figure()
-    n, v, s = rolls["pitch"].shape
-    for k in range(v):
-        notes = voice_notes(rolls["pitch"][:, k].reshape(-1), rolls["velocity"][:, k].reshape(-1))
-        if not notes:
-            continue
-        fam = FAMILIES[int(np.bincount(rolls["instrument"][:, k], minlength=16).argmax())]
-        fig.add_trace(go.Bar(
-            x=[b - a for _, a, b, _ in notes], base=[a for _, a, _, _ in notes], y=[p for p, *_ in notes],
-            orientation="h", name=f"voice {k + 1} · {fam}", marker_color=VOICE_COLOURS[k % 4],
-            marker_opacity=[0.3 + 0.7 * vel / 127 for *_, vel in notes], width=0.8,
-            hovertemplate=f"voice {k + 1} ({fam}): pitch %{{y}}, step %{{base}}, velocity %{{customdata}}<extra></extra>",
-            customdata=[vel for *_, vel in notes]))
-    fig.update_layout(title=title, barmode="overlay", height=300, margin=dict(l=10, r=10, t=40, b=10),
-                      xaxis_title="16th step", yaxis_title="MIDI pitch", legend=dict(orientation="h"))
-    for b in range(0, n * s + 1, s):
-        fig.add_vline(x=b, line_width=0.5, line_color="#bbb")
-    return fig
-
-
-def style_map_figure(before: np.ndarray, after: np.ndarray, styles):
-    import plotly.graph_objects as go
-
-    fig = go.Figure()
-    for z, label in ((before, "bars as they are"), (after, "bars transferred")):
-        fig.add_trace(go.Scatter(x=z[:, 0], y=z[:, 1], mode="markers+text", name=label,
-                                 text=[str(i + 1) for i in range(len(z))], textposition="top center"))
-    fig.update_layout(height=340, xaxis_title=f"style dim 0 ({styles[0]})", yaxis_title=f"style dim 1 ({styles[1]})",
-                      margin=dict(l=10, r=10, t=20, b=10))
-    return fig
 
 
 def _piece_ui():
