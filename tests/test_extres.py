@@ -128,14 +128,15 @@ def test_unknown_names_are_refused():
 
 
 # ---------------------------------------------------------------------------------- the model
-def _tiny(concept="contour", classes=4, length=8) -> ExtRes:
+def _tiny(concept="contour", classes=4, length=8, **more) -> ExtRes:
     torch.manual_seed(0)
-    return ExtRes(ExtResConfig(concept=concept, concept_classes=classes, concept_len=length, **TINY)).eval()
+    return ExtRes(ExtResConfig(concept=concept, concept_classes=classes, concept_len=length, **TINY, **more)).eval()
 
 
-@pytest.mark.parametrize("concept,classes,length", [("rhythm", 3, 32), ("contour", 4, 8)])
-def test_shapes_and_parallel_decoding_equals_step_by_step(concept, classes, length):
-    model = _tiny(concept, classes, length)
+@pytest.mark.parametrize("concept,classes,length,carry", [("rhythm", 3, 32, False), ("contour", 4, 8, False),
+                                                           ("contour", 4, 8, True)])
+def test_shapes_and_parallel_decoding_equals_step_by_step(concept, classes, length, carry):
+    model = _tiny(concept, classes, length, carry_last_pitch=carry)
     tok = torch.as_tensor(np.stack([melody(), melody(NOTES[:3])]))
     with torch.no_grad():
         post = model.encode(tok)
@@ -151,6 +152,13 @@ def test_shapes_and_parallel_decoding_equals_step_by_step(concept, classes, leng
         # a given y is used as it is: the melody decoder's output depends on it
         other = model.decode(post.mean, concept=(gen.concept + 1) % classes)
         assert not torch.allclose(other.logits, gen.logits)
+
+
+def test_last_pitch_carries_the_latest_onset_across_holds_and_rests():
+    from explorer.models.extres import last_pitch
+
+    prev = torch.tensor([[130, 60, HOLD, REST, 62, HOLD, 59]])  # the start symbol first
+    assert last_pitch(prev).tolist() == [[128, 60, 60, 60, 62, 62, 59]]
 
 
 def test_a_model_built_for_other_classes_refuses_the_concept():

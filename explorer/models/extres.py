@@ -29,7 +29,7 @@ from torch import nn
 
 from explorer.models.base import DecodeOutput, LatentLayout, MelodyVAE, Posterior, kl_normal, mix, pick_tokens, shift_in
 from explorer.music.concepts import ConceptError, get_concept
-from explorer.music.melody import N_TOKENS
+from explorer.music.melody import N_PITCHES, N_TOKENS
 
 
 class SeqEncoder(nn.Module):
@@ -47,21 +47,37 @@ class SeqEncoder(nn.Module):
         return Posterior(self.to_mu(h), F.softplus(self.to_logscale(h)) + 1e-4)
 
 
+def last_pitch(prev: torch.Tensor) -> torch.Tensor:
+    """For previous tokens (B, T), the pitch of the latest onset among them up to each step (B, T);
+    N_PITCHES where there is none yet."""
+    steps = torch.arange(prev.size(1), device=prev.device).expand_as(prev)
+    idx = torch.where(prev < N_PITCHES, steps, torch.full_like(steps, -1)).cummax(1).values
+    return torch.where(idx >= 0, prev.gather(1, idx.clamp_min(0)), torch.full_like(prev, N_PITCHES))
+
+
 class SeqDecoder(nn.Module):
     """An autoregressive GRU over ``n_out`` classes: reads the previous class and a per-step
-    condition (B, T, C); its state starts from a code (B, Z)."""
+    condition (B, T, C); its state starts from a code (B, Z). With ``carry_last`` (melodies) it
+    also reads the pitch of the latest onset so far, which a hold or rest would otherwise hide."""
 
-    def __init__(self, n_out: int, embed: int, cond_dims: int, z_dims: int, hidden: int):
+    def __init__(self, n_out: int, embed: int, cond_dims: int, z_dims: int, hidden: int, carry_last: bool = False):
         super().__init__()
         self.start = n_out  # the embedding row of the start symbol
         self.embed = nn.Embedding(n_out + 1, embed)
+        self.last = nn.Embedding(N_PITCHES + 1, embed) if carry_last else None
         self.init = nn.Linear(z_dims, hidden)
-        self.gru = nn.GRU(embed + cond_dims, hidden, batch_first=True)
+        self.gru = nn.GRU(embed * (2 if carry_last else 1) + cond_dims, hidden, batch_first=True)
         self.out = nn.Linear(hidden, n_out)
+
+    def _inputs(self, prev: torch.Tensor, cond: torch.Tensor, last=None) -> torch.Tensor:
+        parts = [self.embed(prev)]
+        if self.last is not None:
+            parts.append(self.last(last_pitch(prev) if last is None else last))
+        return torch.cat(parts + [cond], -1)
 
     def run(self, prev: torch.Tensor, cond: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         """Log-probabilities (B, T, n_out) for previous classes ``prev`` (B, T)."""
-        h, _ = self.gru(torch.cat([self.embed(prev), cond], -1), torch.tanh(self.init(z))[None])
+        h, _ = self.gru(self._inputs(prev, cond), torch.tanh(self.init(z))[None])
         return F.log_softmax(self.out(h), -1)
 
     def teacher_forced(self, target: torch.Tensor, cond, z, teacher_forcing: float) -> torch.Tensor:
@@ -79,11 +95,13 @@ class SeqDecoder(nn.Module):
         """Step by step: (log-probs (B, T, n_out), classes (B, T)) for the condition (B, T, C)."""
         h = torch.tanh(self.init(z))[None]
         prev = torch.full((z.size(0),), self.start, dtype=torch.long, device=z.device)
+        last = torch.full_like(prev, N_PITCHES)
         logps, picks = [], []
         for t in range(cond.size(1)):
-            out, h = self.gru(torch.cat([self.embed(prev), cond[:, t]], -1)[:, None], h)
+            out, h = self.gru(self._inputs(prev, cond[:, t], last)[:, None], h)
             logp = F.log_softmax(self.out(out[:, 0]), -1)
             prev = pick_tokens(logp, sample, temperature)
+            last = torch.where(prev < N_PITCHES, prev, last)
             logps.append(logp)
             picks.append(prev)
         return torch.stack(logps, 1), torch.stack(picks, 1)
@@ -102,6 +120,7 @@ class ExtResConfig:
     beta: float = 0.7  # the paper: 0.7 … 1.0 by concept
     free_bits: float = 32.0  # per latent group, in bits: KL below this is not penalised
     free_bits_residual: float | None = None  # z_r's own free bits (None: free_bits); fewer make p(x|z_r,y) lean on y
+    carry_last_pitch: bool = False  # the melody decoder also reads the latest onset's pitch (for pitch concepts)
     k: float = 400.0  # teacher forcing decays as k / (k + exp(step / k))
 
 
@@ -128,7 +147,8 @@ class ExtRes(MelodyVAE):
         self.extract_enc = SeqEncoder(k, c.hidden_dims, c.ze_dims)
         self.extract_dec = SeqDecoder(k, c.embed_dims, c.ze_dims, c.ze_dims, c.hidden_dims)
         self.residual_enc = SeqEncoder(N_TOKENS + k, c.hidden_dims, c.zr_dims)
-        self.residual_dec = SeqDecoder(N_TOKENS, c.embed_dims, k + c.zr_dims, c.zr_dims, c.hidden_dims)
+        self.residual_dec = SeqDecoder(N_TOKENS, c.embed_dims, k + c.zr_dims, c.zr_dims, c.hidden_dims,
+                                       c.carry_last_pitch)
 
     @property
     def layout(self) -> LatentLayout:

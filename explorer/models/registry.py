@@ -208,7 +208,7 @@ register(ModelSpec(
                    "melodies (y from held-out melodies, z_r from the prior)"},
     targets=(("concept_consistency.prior", 0.90),), unseen_targets=(("concept_consistency.prior", 0.90),),
     kl_note="summed over each group's dims, weight beta = {beta} on KL_e + KL_r, free bits {free_bits} per group",
-    train_options=("ze_dims", "zr_dims", "free_bits", "free_bits_residual", "embed_dims"),
+    train_options=("ze_dims", "zr_dims", "free_bits", "free_bits_residual", "carry_last_pitch", "embed_dims"),
     pages=MELODY_PAGES + ("concept",),
     trainer="explorer.train.extres:main"))
 
