@@ -39,14 +39,18 @@ try:
 except BaseException as exc:
     out = {"ok": False, "error": f"{type(exc).__name__}: {exc}", "traceback": traceback.format_exc()}
 out["seconds"] = time.perf_counter() - t0
-out["peak_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+try:  # VmHWM: this process's own peak (ru_maxrss keeps the parent's peak across fork and exec)
+    with open("/proc/self/status") as f:
+        out["peak_mb"] = next(int(x.split()[1]) for x in f if x.startswith("VmHWM:")) / 1024
+except (OSError, StopIteration):
+    out["peak_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 print("RESULT " + json.dumps(out, default=str))
 """
 
 
 def run_child(code: str, env: dict, timeout: float = 120) -> dict:
     """Run ``code`` (Python; it may set ``result``) in a fresh interpreter; its outcome, wall
-    seconds of the code alone and the process's peak resident memory in MB (ru_maxrss)."""
+    seconds of the code alone and the process's peak resident memory in MB (VmHWM on Linux)."""
     t0 = time.perf_counter()
     proc = subprocess.run([sys.executable, "-c", _CHILD, code], capture_output=True, text=True, env=env,
                           timeout=timeout, cwd=env.get("HOME", str(ROOT)))

@@ -145,7 +145,7 @@ def render(midi, *, program: int | None = None, qpm: float | None = None,
     ValueError
         For a program outside 0..127, a qpm that is not a positive number, a sample rate
         outside 8000..96000, a soundfont that is missing or not a .sf2 file, or a MIDI that
-        cannot be read.
+        cannot be read or is past the ``midi_mb`` or ``notes`` limit (:mod:`explorer.limits`).
     TypeError
         For a ``midi`` of another type.
     AudioUnavailable
@@ -392,10 +392,15 @@ def _load_midi(midi) -> tuple[pretty_midi.PrettyMIDI, bool]:
         raise TypeError(f"midi must be a pretty_midi.PrettyMIDI, the bytes of a MIDI file or "
                         f"a path, got {type(midi).__name__}")
     try:
-        return pretty_midi.PrettyMIDI(source), True
+        pm = pretty_midi.PrettyMIDI(source)
     except Exception as err:  # mido and pretty_midi raise many types for a bad file
         reason = str(err) or type(err).__name__
         raise ValueError(f"{_describe(midi)}: not a readable MIDI file ({reason})") from err
+    notes = sum(len(inst.notes) for inst in pm.instruments)
+    if notes > limit("notes"):
+        raise ValueError(f"{_describe(midi)}: too many notes: {notes:,} > {limit('notes'):,.0f} "
+                         "(LATENT_EXPLORER_MAX_NOTES)")
+    return pm, True
 
 
 def _midi_bytes(midi) -> bytes:

@@ -68,7 +68,7 @@ def read_midi(source, *, max_bytes: int | None = None) -> pretty_midi.PrettyMIDI
     if notes == 0:
         raise SkipTune("no notes")
     if notes > limit("notes"):
-        raise SkipTune("too many notes", f"{notes:,} notes > {limit('notes'):,.0f} (LATENT_EXPLORER_MAX_NOTES)")
+        raise SkipTune("too many notes", f"{notes:,}, more than {limit('notes'):,.0f}: LATENT_EXPLORER_MAX_NOTES")
     if all(i.is_drum for i in pm.instruments if i.notes):
         raise SkipTune("drum-only", "every note is on a drum channel")
     if pm.get_end_time() <= 0:
@@ -77,7 +77,7 @@ def read_midi(source, *, max_bytes: int | None = None) -> pretty_midi.PrettyMIDI
 
 
 def _size_detail(size: int, max_bytes: int) -> str:
-    return f"{size / 2**20:.1f} MB > {max_bytes / 2**20:g} MB (LATENT_EXPLORER_MAX_MIDI_MB)"
+    return f"{size / 2**20:.1f} MB, more than {max_bytes / 2**20:g} MB: LATENT_EXPLORER_MAX_MIDI_MB"
 
 
 def _polyphony(inst: pretty_midi.Instrument) -> float:

@@ -47,17 +47,7 @@ def _folder_dataset(path: str, root: str, key: tuple, melody_track, bars: int = 
     ds, report = build_dataset("midi", path, bars=bars, workers=1, progress=False, log=lambda line: None,
                                melody_track=melody_track, max_seconds=limit("analysis_seconds"), within=Path(root))
     progress.progress(1.0, text=f"Read {len(key)} files: {len(ds)} segments")
-    summary = report.summary(ds) | {"messages": report.messages}
-    # the files are named relative to the allowed folder: no other server path is shown
-    summary["skipped_files"] = [f | {"file": _relative(f["file"], root)} for f in summary["skipped_files"]]
-    return ds, summary
-
-
-def _relative(path: str, root: str) -> str:
-    try:
-        return str(Path(path).relative_to(root))
-    except ValueError:
-        return Path(path).name
+    return ds, report.summary(ds) | {"messages": report.messages}  # files named relative to `path`
 
 
 def folder_dataset(path: str, melody_track=None, bars: int = 2):
