@@ -257,11 +257,16 @@ def test_train_command_writes_and_resumes(tmp_path):
     data = toy_bars().save(tmp_path / "toy.npz")
     args = ["train", "midivae", "--data", str(data), "--out", str(tmp_path / "run"), "--z-dims", "16", "--hidden",
             "32", "--valid-every", "3", "--threads", "1", "--quiet"]
-    assert cli_main(args + ["--max-steps", "3"]) == 0
+    assert cli_main(args + ["--max-steps", "3", "--val-limit", "20"]) == 0
     assert (tmp_path / "run/best.safetensors").exists()
     assert cli_main(args + ["--max-steps", "5"]) == 0
     hist = json.loads((tmp_path / "run/history.json").read_text())
     assert [h["step"] for h in hist] == [3, 5]  # resumed at step 3, not from 0
+    from explorer.models.checkpoint import read_metadata
+
+    # the validation draw is recorded (20 bars, then all 56): a changed draw's losses are not compared with the old best
+    assert torch.load(tmp_path / "run/state.pt", weights_only=True)["valid_rows"] == 56
+    assert read_metadata(tmp_path / "run/best.safetensors")["card"]["steps"] == 5
     assert cli_main(["train", "midivae", "--data", str(tmp_path / "none.npz"), "--out", str(tmp_path / "r2")]) == 2
 
 

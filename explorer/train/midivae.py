@@ -72,6 +72,8 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-steps", type=int, default=20000)
     p.add_argument("--max-minutes", type=float, default=None, help="stop (and save) after this much training time")
     p.add_argument("--valid-every", type=int, default=250, help="steps between validations")
+    p.add_argument("--val-limit", type=int, default=2048,
+                   help="validate on this many validation bars (a fixed draw, each style equally likely)")
     p.add_argument("--device", default="auto")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     p.add_argument("--seed", type=int, default=0)
@@ -102,6 +104,10 @@ def train_midivae(args) -> dict:
         missing = set(range(len(ds.styles))) - set(ds.style[rows].tolist())
         if missing:
             raise ValueError(f"{args.data}: the {name} split has no bar of style(s) {[ds.styles[k] for k in missing]}")
+    if len(valid_rows) > args.val_limit:
+        draw = np.random.default_rng(0).choice(valid_rows, args.val_limit, replace=False,
+                                               p=ds.balanced_weights(valid_rows))
+        valid_rows = np.sort(draw)
     cfg = MIDIVAEConfig(styles=tuple(ds.styles), z_dims=args.z_dims, hidden=args.hidden, beta=args.beta,
                         noise_std=args.noise_std)
     model = MIDIVAE(cfg).to(device)
@@ -115,6 +121,8 @@ def train_midivae(args) -> dict:
         model.load_state_dict(st["model"])
         opt.load_state_dict(st["optim"])
         step, best, seconds = int(st["step"]), float(st["best"]), float(st["seconds"])
+        if st.get("valid_rows") != len(valid_rows):  # another validation draw: its losses are not comparable
+            best = float("inf")
         history = json.loads((out / "history.json").read_text()) if (out / "history.json").exists() else []
         if not args.quiet:
             print(f"resuming from step {step} (best valid {best:.4f})", file=sys.stderr)
@@ -124,7 +132,7 @@ def train_midivae(args) -> dict:
 
     def save_state():
         torch.save({"model": model.state_dict(), "optim": opt.state_dict(), "step": step, "best": best,
-                    "seconds": seconds}, state_path)
+                    "seconds": seconds, "valid_rows": len(valid_rows)}, state_path)
         (out / "history.json").write_text(json.dumps(history))
 
     stop, last_save, t0 = None, time.monotonic(), time.monotonic() - seconds
