@@ -99,8 +99,12 @@ def test_a_registered_family_builds_saves_and_loads(toy, tmp_path):
 
 
 def test_the_shipped_families_and_their_specs():
-    assert names() == ["arvae", "ec2vae", "musicvae", "musicvae16", "performance"]
+    assert names() == ["arvae", "ec2vae", "extres", "midivae", "musicvae", "musicvae16", "performance"]
     assert spec_of("musicvae16").bars == 16 and spec_of("performance").checkpoint == "performance"
+    assert spec_of("midivae").data == "multi-track" and spec_of("midivae").bars is None
+    assert "concept" in spec_of("extres").pages and spec_of("midivae").pages == ("style_transfer",)
+    for name in ("extres", "midivae", "performance"):  # families with command lines of their own
+        assert spec_of(name).trainer.endswith(":main")
     assert "analogy" in spec_of("ec2vae").pages and "analogy" not in spec_of("arvae").pages
     assert spec_of("performance").pages == ("performance_style",)
     for name in names("melody"):
