@@ -137,12 +137,13 @@ def vector_effects(tm: TrainedModel, tokens: np.ndarray, chroma: np.ndarray, mu:
 def estimate_missing_chords(tokens: np.ndarray, chroma: np.ndarray) -> tuple[np.ndarray, int]:
     """``chroma`` with chords estimated from the notes (``music.chords.estimate_chords``, one per
     half bar) in every row that has none — what the app gives a chord-conditioned model for a
-    melody without a chord track — and how many rows were filled."""
+    melody without a chord track — and how many rows got chords (rows without notes get none)."""
     out = np.array(chroma, dtype=np.float32, copy=True)
-    empty = np.flatnonzero(~out.reshape(len(out), -1).any(1))
-    for i in empty:
+    filled = 0
+    for i in np.flatnonzero(~out.reshape(len(out), -1).any(1)):
         out[i] = estimate_chords(tokens[i])[0]
-    return out, int(len(empty))
+        filled += bool(out[i].any())  # a segment without notes gets no chords: not counted
+    return out, filled
 
 
 def evaluate(tm: TrainedModel, ds, *, split: str = "test", limit: int | None = 4000, seed: int = 0,
