@@ -1506,8 +1506,10 @@ def test_evaluate_with_estimated_chords_gives_them_to_the_encoder():
     assert est["chords_estimated"] == 3 and "kl_per_dim" not in est and "attribute_vectors" not in est
     assert res["x"]["sources"] != evaluate_unseen(tm, {"x": ds}, limit=3, seed=0)["x"]["sources"]
     chorded = _eval_dataset()
-    chorded.chroma[0, 0, 0] = 1
+    chorded.chroma[:, 0, 0] = 1  # every segment has chords: no second row
     assert list(evaluate_unseen(tm, {"c": chorded})) == ["c"]
+    chorded.chroma[0] = 0  # one segment without: a second row, in which that one gets chords
+    assert evaluate_unseen(tm, {"c": chorded})["c · estimated chords"]["chords_estimated"] == 1
 
 
 def test_chords_are_the_melodys_own_else_estimated_from_its_notes():

@@ -195,8 +195,9 @@ def evaluate_unseen(tm: TrainedModel, corpora: dict, *, limit: int | None = 4000
     corpus in ``corpora`` (``{name: dataset}``). ValueError when a corpus shares a source
     with the model's training data (its card's ``data.sources``): it would not be unseen.
 
-    A chord-conditioned model on a corpus without any chords is also evaluated with chords
-    estimated from the notes (as the app conditions such melodies), as ``"<name> · estimated chords"``."""
+    A chord-conditioned model on a corpus with segments without chords is also evaluated with
+    chords estimated from the notes of those segments (as the app conditions such melodies), as
+    ``"<name> · estimated chords"``."""
     trained_on = set(tm.card.get("data", {}).get("sources", []))
     out = {}
     for name, ds in corpora.items():
@@ -206,7 +207,7 @@ def evaluate_unseen(tm: TrainedModel, corpora: dict, *, limit: int | None = 4000
         figs = evaluate(tm, ds, split="all", limit=limit, seed=seed, vectors=False)
         figs.pop("kl_per_dim", None)
         out[name] = figs
-        if tm.model.chord_conditioned and not np.asarray(ds.chroma).any():
+        if tm.model.chord_conditioned and not np.asarray(ds.chroma).reshape(len(ds), -1).any(1).all():
             figs = evaluate(tm, ds, split="all", limit=limit, seed=seed, vectors=False, chords="estimated")
             figs.pop("kl_per_dim", None)
             out[f"{name} · estimated chords"] = figs
