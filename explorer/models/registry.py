@@ -225,5 +225,5 @@ register(ModelSpec(
     targets=(("style_classifier.accuracy", 0.90), ("validation.reconstruction_kept", 0.90),
              ("validation.swapped_as_target", 0.60), ("swap.onsets_kept", 0.50)),
     kl_note="averaged over the latent dims, weight beta = {beta}; z sampled with noise std {noise_std} in training",
-    train_options=("beta", "noise_std", "z_dims", "hidden"), pages=("style_transfer",),
+    pages=("style_transfer",),
     trainer="explorer.train.midivae:main"))
