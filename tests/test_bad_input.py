@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 
 from explorer.cli import main
 from explorer.limits import LIMITS, LimitError, env_name, limit, table
-from test_bad_input_files import ROOT, of_kind, run_child, write_bad_files
+from test_bad_input_files import ROOT, run_child, write_bad_files
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -160,6 +160,9 @@ def test_a_bad_training_state_is_one_line_for_every_case(cli_runs):
 def test_cli_time_is_bounded_and_nothing_is_written_outside_outputs_and_cache(cli_runs):
     slow = [(r["file"], r["command"], round(r["seconds"], 1)) for r in cli_runs["runs"] if r["seconds"] > 30]
     assert not slow
+    worst = max(cli_runs["runs"], key=lambda r: r["seconds"])
+    print(f"\nCLI: {len(cli_runs['runs'])} runs, {sum(r['rc'] != 0 for r in cli_runs['runs'])} refused, slowest "
+          f"{worst['seconds']:.1f} s ({worst['command']} {worst['file']})")
     assert cli_runs["bad_before"] == cli_runs["bad_after"]  # the inputs are neither changed nor joined
     work = cli_runs["work"]
     stray = [p for p in _files_under(work) if cli_runs["out"] not in p.parents and cli_runs["cache"] not in p.parents]
@@ -187,6 +190,19 @@ def test_data_build_json_names_each_skipped_file_and_caps_a_long_tune(bad, tmp_p
     ds = SegmentDataset.load(tmp_path / "d.npz")
     per_tune = {str(ds.tune_id[t]): int(n) for t, n in zip(*np.unique(ds.tune, return_counts=True))}
     assert per_tune == {"thousands_of_bars.mid": 40, "valid_control.mid": 1}
+
+
+def test_reading_a_folder_stops_at_the_analysis_time_and_says_so(bad, tmp_path):
+    from explorer.data.build import build_dataset
+
+    folder, _ = bad
+    for name in ("valid_control.mid", "block_chords.mid", "off_grid.mid"):
+        (tmp_path / name).write_bytes((folder / name).read_bytes())
+    ds, report = build_dataset("midi", tmp_path, progress=False, log=lambda line: None)
+    assert len(ds) > 0 and report.summary(ds)["stopped"] == []
+    ds, report = build_dataset("midi", tmp_path, progress=False, log=lambda line: None, max_seconds=0)
+    assert len(ds) == 0 and report.summary(ds)["stopped"] == [
+        "reading stopped after 0 s: 0 of 3 files read (LATENT_EXPLORER_MAX_ANALYSIS_SECONDS)"]
 
 
 # ---- memory and time of the big files, each surface, in a child process --------------------------
