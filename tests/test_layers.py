@@ -8,7 +8,7 @@ functions, read with ``ast``; nothing is imported):
     models/                             on music
     data/           audio/              on music
     music/                              no torch (audio neither)
-    paths, device, compat, lru          at the bottom: nothing from explorer
+    paths, device, compat, lru, limits  at the bottom: nothing from explorer
 
 See docs/architecture.md. The one exception is :data:`EXCEPTIONS`.
 """
@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-BOTTOM = {"paths", "device", "compat", "lru"}
+BOTTOM = {"paths", "device", "compat", "lru", "limits"}
 BELOW_UI = {"music", "data", "models", "train", "eval", "latent", "audio", "viz"}
 #: layer → the layers it may import from (besides itself)
 ALLOWED = {
