@@ -1,4 +1,5 @@
 """Home shows the loaded model and its card's figures; a foreign checkpoint is refused in words."""
+import pytest
 from streamlit.testing.v1 import AppTest
 
 from tests.conftest import REPO
@@ -38,3 +39,34 @@ def test_home_names_the_model_and_its_figures(tmp_path, monkeypatch):
     assert not at.exception
     errors = " ".join(e.value for e in at.sidebar.error)
     assert "not a Latent Explorer checkpoint" in errors
+
+
+@pytest.mark.usefixtures("clear_streamlit_caches", "app_env")
+def test_an_uploaded_checkpoint_is_written_once_to_the_sessions_own_folder(models_dir, monkeypatch):
+    """The sidebar's checkpoint upload: saved under the user's file name in this session's
+    folder (not a shared temp folder named by hash), loaded, not written again on a rerun (a
+    rewrite would reload the model on every slider move); past the size limit: a message
+    naming the file and the limit."""
+    import tempfile
+    from pathlib import Path
+
+    from helpers_app import APP, run_app
+    from explorer.ui.model_picker import UPLOAD
+
+    data = (models_dir / "arvae-tiny.safetensors").read_bytes()
+    at = run_app(APP, session_state={"model_name": UPLOAD})
+    at.sidebar.file_uploader(key="model_upload").set_value(("my model.safetensors", data, "application/octet-stream")).run()
+    assert not at.exception and not at.sidebar.error, [e.value for e in at.sidebar.error]
+    digest, path = at.session_state["model_upload_saved"]
+    path = Path(path)
+    assert path.name == "my_model.safetensors" and path.read_bytes() == data
+    assert path.parent != Path(tempfile.gettempdir()) / "latent-explorer-uploads"
+    assert (path.parent.stat().st_mode & 0o777) == 0o700
+    before = path.stat().st_mtime_ns
+    at.run()
+    assert path.stat().st_mtime_ns == before and at.session_state["model_upload_saved"] == (digest, str(path))
+
+    monkeypatch.setenv("LATENT_EXPLORER_MAX_CHECKPOINT_MB", "0.001")
+    at.sidebar.file_uploader(key="model_upload").set_value(("big.safetensors", data + b"x", "application/octet-stream")).run()
+    errors = [e.value for e in at.sidebar.error]
+    assert len(errors) == 1 and errors[0].startswith("big.safetensors is ") and "LATENT_EXPLORER_MAX_CHECKPOINT_MB" in errors[0]

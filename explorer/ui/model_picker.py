@@ -2,13 +2,14 @@
 from __future__ import annotations
 
 import hashlib
-import tempfile
 from pathlib import Path
 
 import streamlit as st
 
 from explorer.models.card import missed_targets
+from explorer.limits import LimitError
 from explorer.models.checkpoint import CheckpointError, available_checkpoints, read_metadata
+from explorer.ui.resources import save_checkpoint_upload
 
 UPLOAD = "(upload my own checkpoint)"
 
@@ -66,13 +67,16 @@ def model_picker_ui(sb=None):
     if up is None:
         return None, UPLOAD, None, "Upload a checkpoint file (.safetensors) written by `explorer train` or `explorer ship`."
     data = up.getvalue()
-    if len(data) > 200 * 1024 * 1024:
-        return None, up.name, f"{up.name} is {len(data) / 1e6:.0f} MB; checkpoints of this app are at most 200 MB.", None
-    digest = hashlib.sha256(data).hexdigest()[:16]
-    path = Path(tempfile.gettempdir()) / "latent-explorer-uploads" / f"{digest}.safetensors"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if not path.exists():
-        path.write_bytes(data)
+    digest = hashlib.sha256(data).hexdigest()
+    saved = st.session_state.get("model_upload_saved")
+    if saved is not None and saved[0] == digest and Path(saved[1]).exists():
+        path = Path(saved[1])  # the same upload on a rerun: written once (its mtime keys the loaded model)
+    else:
+        try:
+            path = save_checkpoint_upload(data, up.name)  # this session's own folder, never through a link
+        except LimitError as exc:
+            return None, up.name, str(exc), None
+        st.session_state.model_upload_saved = (digest, str(path))
     try:
         return _load(path), up.name, None, None
     except CheckpointError as exc:
