@@ -171,6 +171,30 @@ def test_the_performance_trainer_refuses_a_payload_as_its_state(hostile, shared_
         assert not (out / "best.safetensors").exists()
 
 
+def test_the_performance_trainer_names_the_file_of_a_state_that_is_not_whole_or_does_not_fit(shared_data, tmp_path,
+                                                                                             capsys):
+    """Readable but wrong states (a list, keys missing, weights of another size): one line naming
+    state.pt and what is wrong, exit code 2, nothing trained."""
+    import torch
+
+    from explorer.train.performance import main as train_performance
+
+    states = {"list": [1, 2], "no model": {"optim": {}, "step": 1},
+              "other size": {"model": {"w": torch.zeros(3)}, "optim": {}, "step": 1, "epoch": 0, "best": 1.0,
+                             "seconds": 0.0}}
+    for i, (what, st) in enumerate(states.items()):
+        out = tmp_path / f"perf{i}"
+        out.mkdir()
+        torch.save(st, out / "state.pt")
+        argv = ["--data", str(shared_data), "--out", str(out), "--sources", "vienna4x22", "--limit", "3", "--hidden",
+                "8", "--z-dims", "2", "--window", "64", "--batch", "4", "--max-steps", "1", "--quiet"]
+        assert train_performance(argv) == 2, what
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith("error: ") and str(out / "state.pt") in err[0], (what, err)
+        assert ("is not a performance training state" if what != "other size" else "does not fit this run") in err[0]
+        assert not (out / "best.safetensors").exists()
+
+
 # ---- the app --------------------------------------------------------------------------------------
 @pytest.mark.usefixtures("clear_streamlit_caches", "app_env")
 def test_the_sidebar_upload_refuses_the_payload_without_a_traceback(hostile):

@@ -121,11 +121,7 @@ def train_performance(args) -> dict:
     state_path = out / "state.pt"
     step, epoch, best, seconds, history, bad_epochs = 0, 0, float("inf"), 0.0, [], 0
     if state_path.exists():
-        st = read_state(state_path, device)
-        model.load_state_dict(st["model"])
-        opt.load_state_dict(st["optim"])
-        step, epoch, best, seconds = int(st["step"]), int(st["epoch"]), float(st["best"]), float(st["seconds"])
-        bad_epochs = int(st.get("bad_epochs", 0))
+        step, epoch, best, seconds, bad_epochs = _resume(read_state(state_path, device), state_path, model, opt)
         history = json.loads((out / "history.json").read_text()) if (out / "history.json").exists() else []
         if not args.quiet:
             print(f"resuming from epoch {epoch}, step {step} (best valid {best:.4f})", file=sys.stderr)
@@ -189,6 +185,29 @@ def train_performance(args) -> dict:
     (out / "summary.json").write_text(json.dumps(summary, indent=1))
     return summary
 
+
+
+#: What a performance run's state.pt holds (written below; ``bad_epochs`` since a later version).
+STATE_KEYS = ("model", "optim", "step", "epoch", "best", "seconds")
+
+
+def _resume(st, path, model, opt) -> tuple:
+    """Load the state ``st`` of ``path`` into ``model`` and ``opt``: (step, epoch, best, seconds,
+    bad_epochs). ValueError naming ``path`` and what is wrong when it is not a whole state of a
+    run of this size."""
+    if not isinstance(st, dict) or any(k not in st for k in STATE_KEYS):
+        have = sorted(st)[:8] if isinstance(st, dict) else type(st).__name__
+        raise ValueError(f"{path} is not a performance training state (it has {have}, not {', '.join(STATE_KEYS)}): "
+                         "move it away, or use another --out")
+    try:
+        model.load_state_dict(st["model"])
+        opt.load_state_dict(st["optim"])
+        return (int(st["step"]), int(st["epoch"]), float(st["best"]), float(st["seconds"]),
+                int(st.get("bad_epochs", 0)))
+    except (RuntimeError, TypeError, ValueError, KeyError, AttributeError, IndexError) as exc:
+        why = " ".join(str(exc).split())[:200] or type(exc).__name__
+        raise ValueError(f"{path} does not fit this run ({type(exc).__name__}: {why}): move it away, or use another "
+                         "--out") from None
 
 def main(argv: list[str]) -> int:
     args = make_parser().parse_args(argv)
