@@ -322,6 +322,7 @@ def test_concept_page_plays_variations_that_keep_the_concept():
         assert len(at.get("audio")) == 3 + 1
     shown = [m.value for m in at.markdown if m.value.startswith("Concept **rhythm**")]
     assert len(shown) == 1 and "`" in shown[0]
+    assert at.selectbox(key="cp_b_index").value != at.selectbox(key="cp_a_index").value  # B starts elsewhere
     at.slider(key="cp_n").set_value(2).run()
     assert not at.exception and at.query_params["n"] == "2"
     assert len([b for b in at.get("download_button") if b.label == "MIDI"]) == 2 + 1

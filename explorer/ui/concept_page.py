@@ -16,6 +16,7 @@ from explorer.music.melody import Melody, clean_tokens
 from explorer.ui.keys import model_key
 from explorer.ui.melody_source import melody_source_ui
 from explorer.ui.player import play_ui
+from explorer.ui.segment_picker import start_picker_at
 from explorer.ui.sidebar import sidebar_ui
 
 DEFAULTS = {"cp_n": 4, "cp_seed": 0}
@@ -48,7 +49,9 @@ def _transfer(model: str, a: bytes, b: bytes, _tm) -> tuple:
     return yb[0], clean_tokens(decode_with_concept(_tm, z_r, yb))[0]
 
 
-def init_state():
+def init_state(ds):
+    """n and seed from the URL on the first visit; melody B starts a third into the data, apart from A."""
+    start_picker_at(ds, "cp_b", 1 / 3)
     ss = st.session_state
     if "cp_url_read" not in ss:
         ss.cp_url_read = True
@@ -99,7 +102,7 @@ def concept_page():
         st.info("Choose an ExtRes model in the sidebar (**Model**, an `extres-…` checkpoint): this page keeps a "
                 "melody's concept (its rhythm, its contour, …) and varies everything else.")
         return
-    init_state()
+    init_state(settings.dataset)
     a = melody_source_ui(settings, "cp_a", "Melody A (its concept is kept)", allow_prior=False)
     if a is None:
         return
