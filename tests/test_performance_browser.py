@@ -113,3 +113,25 @@ def test_an_uploaded_reference_performance_lends_its_style(page, app_url, shared
     error.wait_for()
     assert "does not match the chosen score" in error.inner_text()
     assert_no_traceback(page)
+
+
+def test_clicking_a_performance_on_the_style_map_offers_its_style(page, app_url):  # noqa: F811
+    """Through the real click event (Streamlit hands the point's customdata over as {"0": row},
+    which the page once ignored): the clicked performance's name and "Use this style" appear."""
+    _open(page, app_url)
+    page.get_by_text("The map of styles").wait_for()
+    page.get_by_text("Click a performance to hear it and to use its style.").wait_for()
+    page.wait_for_function("""() => [...document.querySelectorAll('[data-testid="stPlotlyChart"] .js-plotly-plot')]
+        .some(gd => gd._fullData && gd._fullData.some(t => t.customdata && t.customdata.length))""")
+    x, y = page.evaluate("""() => {
+        const gd = [...document.querySelectorAll('[data-testid="stPlotlyChart"] .js-plotly-plot')]
+            .find(g => g._fullData.some(t => t.customdata && t.customdata.length));
+        gd.scrollIntoView({block: "center"});
+        const tr = gd._fullData.find(t => t.customdata && t.customdata.length);
+        const L = gd._fullLayout, box = gd.getBoundingClientRect();
+        return [box.left + L._size.l + L.xaxis.d2p(tr.x[0]), box.top + L._size.t + L.yaxis.d2p(tr.y[0])];
+    }""")
+    page.mouse.move(x, y)
+    page.mouse.click(x, y)
+    page.get_by_role("button", name="Use this style").wait_for(timeout=60_000)
+    assert_no_traceback(page)

@@ -60,8 +60,10 @@ def test_every_style_mode_renders_the_default_score_with_audio(page_env):
     assert not at.exception and at.subheader[0].value.startswith("Bach BWV 846")
 
 
-def test_a_clicked_performance_on_the_map_lends_its_style(page_env):
-    at = _run(**{"perf_map": {"selection": {"points": [{"customdata": [3]}]}}})
+@pytest.mark.parametrize("customdata", [{"0": 3}, [3]], ids=["as the browser sends it", "as a list"])
+def test_a_clicked_performance_on_the_map_lends_its_style(page_env, customdata):
+    # Streamlit delivers a one-column customdata as {"0": 3}: the page accepted only a list (issue 16, item 1)
+    at = _run(**{"perf_map": {"selection": {"points": [{"customdata": customdata}]}}})
     assert "Use this style" in [b.label for b in at.button]
     at.button(key="perf_use").click().run()
     assert not at.exception
@@ -113,3 +115,15 @@ def test_shipped_model_plays_an_emotion_preset(tmp_cache, monkeypatch, tmp_path)
     assert at.subheader[0].value == "Mozart K.545 i (exposition) — emotion Sad"
     assert len(at.get("audio")) == 1
     assert set(at.selectbox(key="perf_emotion").options) == {"Anger", "Enjoy", "OR", "Relax", "Sad"}
+
+
+def test_first_customdata_reads_every_form_a_click_arrives_in():
+    from explorer.ui.plot_events import clicked_rows, first_customdata
+
+    assert [first_customdata(p) for p in ({"customdata": {"0": 3, "1": 9}}, {"customdata": [4, 1]},
+                                          {"customdata": 5}, {"customdata": 2.0})] == [3.0, 4.0, 5.0, 2.0]
+    for p in ({}, {"customdata": None}, {"customdata": []}, {"customdata": {"1": 2}}, {"customdata": ["a"]},
+              {"customdata": True}, "x"):
+        assert first_customdata(p) is None, p
+    assert clicked_rows({"selection": {"points": [{"customdata": {"0": 1}}, {"x": 1}, {"customdata": [7]}]}}) == [1, 7]
+    assert clicked_rows(None) == [] and clicked_rows({"selection": {}}) == []

@@ -20,6 +20,7 @@ from explorer.music.attributes import ATTRIBUTES, LABELS
 from explorer.music.melody import MelodyError
 from explorer.ui.melody_source import MAP_SELECTION_KEY
 from explorer.ui.player import play_ui
+from explorer.ui.plot_events import clicked_rows
 from explorer.ui.sidebar import keep_across_pages, sidebar_ui
 from explorer.viz.latent_map import CATEGORIES, map_figure, mark_points, short_name, small_map_figure
 
@@ -115,12 +116,7 @@ def _select(row: int):
 def _take_chart_click():
     """on_select of the map: the clicked point's dataset row (its customdata[0]).
     The star and ring markers carry no customdata, so clicking them selects nothing."""
-    try:
-        points = st.session_state[CHART_KEY]["selection"]["points"]
-    except (KeyError, TypeError):
-        return
-    rows = [p["customdata"][0] for p in points
-            if isinstance(p.get("customdata"), (list, tuple)) and isinstance(p["customdata"][0], (int, float))]
+    rows = clicked_rows(st.session_state.get(CHART_KEY))
     if rows:
         _select(int(rows[-1]))
 

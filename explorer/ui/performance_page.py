@@ -23,6 +23,7 @@ from explorer.limits import limit, mb
 from explorer.models.checkpoint import CheckpointError, available_checkpoints
 from explorer.models.performance_style import STYLE_MODES, ScoreTooLong, check_length
 from explorer.ui.player import play_midi_ui
+from explorer.ui.plot_events import clicked_rows
 from explorer.ui.sidebar import keep_across_pages
 from explorer.viz.performance import curves_figure, roll_figure, style_map_figure
 
@@ -212,12 +213,8 @@ def _style_ui(ps, model_key, score):
 
 
 def _clicked_row(ps):
-    try:
-        points = st.session_state[MAP_KEY]["selection"]["points"]
-    except (KeyError, TypeError):
-        return None
-    rows = [p["customdata"][0] for p in points if isinstance(p.get("customdata"), (list, tuple))]
-    return int(rows[-1]) if rows and int(rows[-1]) < len(ps.style_labels) else None
+    rows = clicked_rows(st.session_state.get(MAP_KEY))
+    return rows[-1] if rows and 0 <= rows[-1] < len(ps.style_labels) else None
 
 
 def _use_style(name: str):
