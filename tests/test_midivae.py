@@ -240,14 +240,14 @@ def test_a_few_steps_lower_the_loss_on_real_music(real_bars):
     torch.manual_seed(0)
     b = batch(real_bars, np.random.default_rng(0).choice(len(real_bars), 64, replace=False))
     gen = lambda: torch.Generator().manual_seed(1)  # noqa: E731
-    before = float(m.loss(**b, generator=gen())["loss"])
+    before = m.loss(**b, generator=gen())["loss"].item()
     opt = torch.optim.Adam(m.parameters(), 3e-3)
     for _ in range(15):
         out = m.loss(**b)
         opt.zero_grad()
         out["loss"].backward()
         opt.step()
-    assert float(m.loss(**b, generator=gen())["loss"]) < 0.8 * before
+    assert m.loss(**b, generator=gen())["loss"].item() < 0.8 * before
 
 
 # ------------------------------------------------------------------------------------ training and evaluation
@@ -346,6 +346,9 @@ def midivae_models(tmp_path, monkeypatch, tmp_cache):
     m = MIDIVAE(MIDIVAEConfig(styles=("bach", "mozart"), z_dims=8, hidden=16))
     save_checkpoint(tmp_path / "midivae-tiny.safetensors", m, card={"model": "midivae", "steps": 0})
     monkeypatch.setenv("LATENT_EXPLORER_MIDIVAE_MODELS", str(tmp_path))
+    from explorer.ui import style_transfer_page as page
+
+    monkeypatch.setattr(page, "assets_dir", lambda: tmp_path / "no-assets")  # the tiny model only, not the shipped
     return tmp_path
 
 
@@ -412,3 +415,20 @@ def test_roll_figure_draws_each_voice_with_its_instrument_and_velocity():
     assert list(fig.data[1].base) == [8] and list(fig.data[1].x) == [8] and list(fig.data[1].y) == [36]
     assert fig.data[0].marker.opacity[0] == pytest.approx(1.0)
     assert fig.data[1].marker.opacity[0] == pytest.approx(0.3 + 0.7 * mt.DEFAULT_VELOCITY / 127)
+
+
+def test_shipped_models_load_with_their_cards():
+    from explorer.eval.midivae import load_midivae
+    from explorer.models.card import target_lines
+    from explorer.paths import assets_dir
+
+    shipped = sorted((assets_dir() / "midivae").glob("*.safetensors"))
+    assert shipped, "no MIDI-VAE model is shipped in assets/midivae"
+    for path in shipped:
+        model, meta = load_midivae(path)
+        card = meta["card"]
+        pair = card["data"]["pair"]
+        assert path.stem == f"midivae-{pair}" and model.config.styles == tuple(mt.PAIRS[pair])
+        assert card["eval"]["bars"] > 0 and card["data"]["test_pieces"]
+        lines = target_lines("midivae", card["eval"])
+        assert len(lines) == 4 and all(ln in path.with_suffix(".md").read_text() for ln in lines)
