@@ -232,9 +232,10 @@ def _call(entry: str, argv: list) -> int:
 
 
 def _own_command_line(argv: list) -> int | None:
-    """A model family whose spec names a trainer or evaluator (the performance-style model: its data
-    and options differ from the melody models') gets `explorer train NAME …` and
-    `explorer eval <its checkpoint> …`; None for every other command line."""
+    """A model family whose spec names a trainer or evaluator (the performance-style model, ExtRes,
+    MIDI-VAE: their data and options differ from the melody models') gets `explorer train NAME …`
+    and `explorer eval <its checkpoint> …` (found by the model name the checkpoint records); None
+    for every other command line."""
     if len(argv) < 2 or argv[0] not in ("train", "eval"):
         return None
     from explorer.models.registry import SPECS
@@ -242,11 +243,11 @@ def _own_command_line(argv: list) -> int | None:
     if argv[0] == "train" and argv[1] in SPECS and SPECS[argv[1]].trainer:
         return _call(SPECS[argv[1]].trainer, argv[2:])
     if argv[0] == "eval" and not argv[1].startswith("-"):
-        from explorer.models.checkpoint import checkpoint_kind
+        from explorer.models.checkpoint import checkpoint_model
 
-        kind = checkpoint_kind(argv[1])
+        model = checkpoint_model(argv[1])  # by the model a checkpoint records: families share a kind
         for spec in SPECS.values():
-            if kind is not None and spec.checkpoint == kind and spec.evaluator:
+            if model is not None and spec.model.name == model and spec.evaluator:
                 return _call(spec.evaluator, argv[1:])
     return None
 

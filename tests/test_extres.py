@@ -363,4 +363,4 @@ def test_the_family_lists_the_concept_page_and_its_own_trainer():
 
     spec = spec_of("extres")
     assert "concept" in [p.url for p in pages_for("extres")] and "interpolation" in spec.pages
-    assert spec.trainer == "explorer.train.extres:main" and not spec.evaluator  # evaluator= would take every melody eval
+    assert spec.trainer == "explorer.train.extres:main" and spec.evaluator == "explorer.eval.extres:main"

@@ -77,6 +77,23 @@ def test_a_family_with_its_own_trainer_gets_the_command_line(monkeypatch):
     assert CALLS == [["--anything", "goes"]]
 
 
+def test_explorer_eval_of_a_checkpoint_goes_to_its_own_familys_evaluator(monkeypatch, tmp_path):
+    """A melody-kind family with its own evaluator (like ExtRes) gets `explorer eval` of its
+    checkpoints; the other melody models' checkpoints (same kind) still reach the melody eval."""
+    import explorer.cli as cli
+
+    monkeypatch.setitem(SPECS, "toy", ModelSpec("toy", ToyVAE, ToyConfig, "2-bar melody",
+                                                evaluator=f"{__name__}:own_trainer"))
+    toy_ckpt = save_checkpoint(tmp_path / "toy.safetensors", ToyVAE(), card={"model": "toy"})
+    CALLS.clear()
+    assert cli_main(["eval", str(toy_ckpt), "--data", "x.npz"]) == 0
+    assert CALLS == [[str(toy_ckpt), "--data", "x.npz"]]
+    arvae = save_checkpoint(tmp_path / "ar.safetensors", build_model("arvae", hidden_dims=8, embed_dims=4, z_dims=4))
+    assert cli._own_command_line(["eval", str(arvae), "--data", "x.npz"]) is None  # the melody eval
+    assert cli._own_command_line(["eval", str(tmp_path / "missing.safetensors")]) is None
+    assert spec_of("extres").evaluator == "explorer.eval.extres:main"
+
+
 def test_a_registered_familys_card_is_read_against_its_targets_and_paper(toy):
     card = {"model": "toy", "eval": {"recon_accuracy_greedy": 0.95, "segments": 10},
             "unseen": {"folk": {"recon_accuracy_greedy": 0.7, "segments": 5}}}

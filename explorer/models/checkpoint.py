@@ -57,17 +57,28 @@ def available_checkpoints(kind: str = "melody") -> dict[str, Path]:
     return out
 
 
-def checkpoint_kind(path) -> str | None:
-    """The kind (``melody`` | ``performance``) of a readable safetensors file with one of our
-    format tags, else None. Reads only the header."""
+def _header(path) -> dict:
+    """The metadata of a safetensors file's header ({} when it is not a readable one)."""
     from safetensors import safe_open
 
     try:
         with safe_open(str(path), framework="pt") as f:
-            tag = (f.metadata() or {}).get("format")
+            return dict(f.metadata() or {})
     except Exception:  # not a file, not safetensors: the loaders report why
-        return None
+        return {}
+
+
+def checkpoint_kind(path) -> str | None:
+    """The kind (``melody`` | ``performance``) of a readable safetensors file with one of our
+    format tags, else None. Reads only the header."""
+    tag = _header(path).get("format")
     return next((kind for kind, fmt in FORMATS.items() if fmt == tag), None)
+
+
+def checkpoint_model(path) -> str | None:
+    """The model name (``model.name``: ``ec2vae``, ``virtuoso``, …) a checkpoint of ours records,
+    else None. Reads only the header."""
+    return _header(path).get("model") if checkpoint_kind(path) is not None else None
 
 
 # ------------------------------------------------------------------------------------ writing

@@ -210,7 +210,7 @@ register(ModelSpec(
     kl_note="summed over each group's dims, weight beta = {beta} on KL_e + KL_r, free bits {free_bits} per group",
     train_options=("ze_dims", "zr_dims", "free_bits", "free_bits_residual", "carry_last_pitch", "embed_dims"),
     pages=MELODY_PAGES + ("concept",),
-    trainer="explorer.train.extres:main"))
+    trainer="explorer.train.extres:main", evaluator="explorer.eval.extres:main"))
 
 from explorer.models.midivae import MIDIVAE, MIDIVAEConfig  # noqa: E402  (appended with its family)
 
