@@ -121,22 +121,8 @@ def _cmd_bench(args) -> int:
     return 0
 
 
-def _parse_settings(items: list) -> dict:
-    """``["free_bits=256", "z_dims=64"]`` → {"free_bits": 256, "z_dims": 64} (values read as JSON, else text)."""
-    out = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise ValueError(f"--set takes FIELD=VALUE, got {item!r}")
-        try:
-            out[key] = json.loads(value)
-        except json.JSONDecodeError:
-            out[key] = value
-    return out
-
-
 def _cmd_train(args) -> int:
-    from explorer.train.trainer import TrainSettings, train
+    from explorer.train.trainer import TrainSettings, parse_settings, train
 
     s = TrainSettings(args.model, args.data, args.out, hidden=args.hidden, epochs=args.epochs, batch=args.batch,
                       lr=args.lr, device=args.device, seed=args.seed, patience=args.patience,
@@ -144,7 +130,7 @@ def _cmd_train(args) -> int:
                       beta=args.beta, init=args.init, progress=not args.quiet, val_limit=args.val_limit,
                       max_steps=args.max_steps)
     try:
-        s.config = _parse_settings(args.set or [])
+        s.config = parse_settings(args.set or [])
         summary = train(s)
     except (ValueError, FileNotFoundError, KeyError) as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -57,19 +57,6 @@ def _check_run_folder(out: Path, fields: dict) -> None:
     path.write_text(json.dumps(fields))
 
 
-def _settings(items: list) -> dict:
-    out = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise ValueError(f"--set takes FIELD=VALUE, got {item!r}")
-        try:
-            out[key] = json.loads(value)
-        except json.JSONDecodeError:
-            out[key] = value
-    return out
-
-
 def make_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="explorer train extres", description="train an ExtRes model on one concept")
     p.add_argument("--concept", required=True,
@@ -98,7 +85,7 @@ def make_parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     args = make_parser().parse_args(argv)
-    from explorer.train.trainer import TrainSettings, train
+    from explorer.train.trainer import TrainSettings, parse_settings, train
 
     try:
         concept, length = prepare_concept(args.concept, args.data, seed=args.seed)
@@ -108,7 +95,7 @@ def main(argv=None) -> int:
                           lr=args.lr, device=args.device, seed=args.seed, patience=args.patience,
                           max_minutes=args.max_minutes, max_steps=args.max_steps, augment=args.augment,
                           threads=args.threads, tf_k=args.tf_k, beta=args.beta, progress=not args.quiet,
-                          val_limit=args.val_limit, config=_settings(args.set or []) | fields)
+                          val_limit=args.val_limit, config=parse_settings(args.set or []) | fields)
         summary = train(s)
     except (ConceptError, DatasetError, ValueError, FileNotFoundError, KeyError) as exc:
         print(f"error: {exc}", file=sys.stderr)

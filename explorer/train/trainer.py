@@ -140,6 +140,21 @@ def weights_digest(model) -> str:
     return h.hexdigest()
 
 
+def parse_settings(items: list) -> dict:
+    """``--set`` items ``["free_bits=256", "z_dims=64"]`` → {"free_bits": 256, "z_dims": 64}
+    (values read as JSON, else text); ValueError for an item without ``=``."""
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ValueError(f"--set takes FIELD=VALUE, got {item!r}")
+        try:
+            out[key] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key] = value
+    return out
+
+
 def read_state(path, device) -> dict:
     """A run's ``state.pt``, read with ``weights_only=True`` (tensors and plain values; no code from
     the file runs). ValueError naming the file when it is not a state this version can read."""
