@@ -216,3 +216,31 @@ def test_valid_upload_is_played():
     assert at.selectbox(key="seg_index").options == ["bars 1–2"]
     assert len(at.get("plotly_chart")) == 1
     assert at.query_params["data"] == "upload" and at.query_params["seg"] == "0"
+
+
+def test_an_upload_is_kept_across_pages_until_the_user_removes_it():
+    """Issue 16, item 3: the sidebar's uploaded MIDI is lost on a page change (the uploader is a
+    new widget on each page). It is kept for the session, said so, and forgotten when the user
+    removes it from the uploader that shows it or presses "Forget"."""
+    at = run_segment_page()
+    at.sidebar.radio(key="data_kind").set_value("upload").run()
+    at.sidebar.file_uploader(key="upload").set_value(("tiny.mid", melody_midi_bytes(), "audio/midi")).run()
+    assert at.subheader[0].value == "tiny.mid (upload), bar 1"
+    at.switch_page("app.py").run()  # Home: the upload is the data there too
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert any("Using **tiny.mid**" in c.value for c in at.sidebar.caption)
+    at.switch_page(SEGMENT_PAGE).run()
+    assert not at.exception and not at.info, [i.value for i in at.info]
+    assert at.subheader[0].value == "tiny.mid (upload), bar 1"
+    at.run()  # a rerun on the same page keeps it as well
+    assert at.subheader[0].value == "tiny.mid (upload), bar 1"
+    at.sidebar.button(key="upload_forget").click().run()
+    assert at.info[0].value == "Upload a MIDI file (.mid) in the sidebar."
+
+
+def test_removing_the_upload_from_its_uploader_forgets_it():
+    at = run_segment_page()
+    at.sidebar.radio(key="data_kind").set_value("upload").run()
+    at.sidebar.file_uploader(key="upload").set_value(("tiny.mid", melody_midi_bytes(), "audio/midi")).run()
+    at.sidebar.file_uploader(key="upload").set_value(None).run()
+    assert at.info[0].value == "Upload a MIDI file (.mid) in the sidebar."

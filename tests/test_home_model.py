@@ -70,3 +70,17 @@ def test_an_uploaded_checkpoint_is_written_once_to_the_sessions_own_folder(model
     at.sidebar.file_uploader(key="model_upload").set_value(("big.safetensors", data + b"x", "application/octet-stream")).run()
     errors = [e.value for e in at.sidebar.error]
     assert len(errors) == 1 and errors[0].startswith("big.safetensors is ") and "LATENT_EXPLORER_MAX_CHECKPOINT_MB" in errors[0]
+
+
+@pytest.mark.usefixtures("clear_streamlit_caches", "app_env")
+def test_an_uploaded_checkpoint_stays_loaded_on_another_page(models_dir):
+    from helpers_app import APP, SEGMENT_PAGE, run_app
+    from explorer.ui.model_picker import UPLOAD
+
+    data = (models_dir / "arvae-tiny.safetensors").read_bytes()
+    at = run_app(APP, session_state={"model_name": UPLOAD})
+    at.sidebar.file_uploader(key="model_upload").set_value(("mine.safetensors", data, "application/octet-stream")).run()
+    at.switch_page(SEGMENT_PAGE).run()
+    assert not at.exception and not at.sidebar.error
+    assert not [i.value for i in at.sidebar.info if "Upload a checkpoint" in i.value]
+    assert any("Using **mine.safetensors**" in c.value for c in at.sidebar.caption)

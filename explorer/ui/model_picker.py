@@ -10,6 +10,7 @@ from explorer.models.card import missed_targets
 from explorer.limits import LimitError
 from explorer.models.checkpoint import CheckpointError, available_checkpoints, read_metadata
 from explorer.ui.resources import save_checkpoint_upload
+from explorer.ui.sidebar import kept_upload
 
 UPLOAD = "(upload my own checkpoint)"
 
@@ -64,20 +65,21 @@ def model_picker_ui(sb=None):
         except CheckpointError as exc:
             return None, name, str(exc), None
     up = sb.file_uploader("Checkpoint (.safetensors from `explorer train`)", type=["safetensors"], key="model_upload")
-    if up is None:
+    kept = kept_upload(up, "model_upload", sb)  # kept across pages
+    if kept is None:
         return None, UPLOAD, None, "Upload a checkpoint file (.safetensors) written by `explorer train` or `explorer ship`."
-    data = up.getvalue()
+    name, data = kept
     digest = hashlib.sha256(data).hexdigest()
     saved = st.session_state.get("model_upload_saved")
     if saved is not None and saved[0] == digest and Path(saved[1]).exists():
         path = Path(saved[1])  # the same upload on a rerun: written once (its mtime keys the loaded model)
     else:
         try:
-            path = save_checkpoint_upload(data, up.name)  # this session's own folder, never through a link
+            path = save_checkpoint_upload(data, name)  # this session's own folder, never through a link
         except LimitError as exc:
-            return None, up.name, str(exc), None
+            return None, name, str(exc), None
         st.session_state.model_upload_saved = (digest, str(path))
     try:
-        return _load(path), up.name, None, None
+        return _load(path), name, None, None
     except CheckpointError as exc:
-        return None, up.name, f"{exc}. Accepted: a .safetensors checkpoint written by `explorer train`/`explorer ship`.", None
+        return None, name, f"{exc}. Accepted: a .safetensors checkpoint written by `explorer train`/`explorer ship`.", None

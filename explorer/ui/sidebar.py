@@ -55,6 +55,39 @@ def keep_across_pages(*keys: str):
             st.session_state[k] = st.session_state[k]
 
 
+def _page_id() -> str:
+    """The page being run (its script hash; "" outside a script run)."""
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+    ctx = get_script_run_ctx()
+    return getattr(ctx, "page_script_hash", "") or ""
+
+
+def kept_upload(up, key: str, where=None) -> tuple[str, bytes] | None:
+    """(name, bytes) of the file in uploader ``key``, kept for the session.
+
+    A page change drops the uploader's file (a widget's id holds its page), so the last upload
+    is used again on every page — with a line saying so and a button to forget it — until the
+    user removes it from the uploader that shows it, or uploads another."""
+    ss = st.session_state
+    page = _page_id()
+    if up is not None:
+        data = up.getvalue()
+        ss[f"{key}_kept"] = (up.name, data, page, True)
+        return up.name, data
+    if f"{key}_kept" not in ss:
+        return None
+    name, data, shown_on, shown = ss[f"{key}_kept"]
+    if shown and shown_on == page:  # the user removed it from the uploader that showed it
+        del ss[f"{key}_kept"]
+        return None
+    ss[f"{key}_kept"] = (name, data, page, False)
+    where = where or st
+    where.caption(f"Using **{name}**, uploaded earlier in this session; upload another file to replace it.")
+    where.button(f"Forget {name}", key=f"{key}_forget", on_click=ss.pop, args=(f"{key}_kept", None))
+    return name, data
+
+
 def init_state():
     """Seed session state from the URL once per session."""
     if "data_kind" not in st.session_state:
@@ -101,7 +134,7 @@ def sidebar_ui(with_model: bool = True) -> Settings:
     settings = Settings(None, DATA_CHOICES[kind], int(program), float(qpm) or None, ok, model=model,
                         model_label=label or "", model_error=model_error)
     bars = model.n_steps // 16 if model is not None else 2  # segments as long as the model reads
-    up = None
+    kept = None
     try:
         if kind == "default":
             from explorer.ui.resources import default_dataset
@@ -133,11 +166,13 @@ def sidebar_ui(with_model: bool = True) -> Settings:
                                   help=f"At most {limit('midi_mb'):g} MB and {limit('notes'):,.0f} notes; of a longer "
                                        f"file the first {limit('bars'):,.0f} bars are read.")
             track = sb.text_input("Melody track (index or name; empty = automatic)", key="upload_track")
-            if up is not None:
+            kept = kept_upload(up, "upload", sb)
+            if kept is not None:
                 from explorer.ui.resources import upload_dataset, upload_note
 
-                settings.dataset, settings.info = upload_dataset(up.getvalue(), up.name, track.strip() or None, bars)
-                settings.data_label = f"upload {up.name}"
+                name, data = kept
+                settings.dataset, settings.info = upload_dataset(data, name, track.strip() or None, bars)
+                settings.data_label = f"upload {name}"
                 if upload_note(settings.info):
                     sb.info(upload_note(settings.info))
             else:
@@ -145,7 +180,7 @@ def sidebar_ui(with_model: bool = True) -> Settings:
     except SkipTune as exc:
         from explorer.data.upload import accepted
 
-        name = up.name if up is not None else "This file"
+        name = kept[0] if kept is not None else "This file"
         settings.error = f"{name} cannot be used: {exc.reason}" + (f" ({exc.detail})" if exc.detail else "") + \
             f". Accepted: {accepted()}."
         settings.dataset = None
