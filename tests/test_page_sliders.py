@@ -110,7 +110,8 @@ def test_attribute_vectors_steer_an_ec2vae():
     assert curve.startswith("The seed decoded at 13 values") and ("Spearman" in curve or "does not change" in curve)
 
 
-def test_a_model_without_regularised_dims_and_without_data_gets_a_clear_error(tmp_path):
+def test_a_model_without_regularised_dims_and_without_data_gets_a_clear_error(tmp_path, monkeypatch):
+    monkeypatch.setenv("LATENT_EXPLORER_FOLDER_ROOTS", str(tmp_path))  # the folder may be read; it is missing
     at = AppTest.from_file(PAGE, default_timeout=60)
     at.query_params["model"] = "ec2vae-tiny"
     at.query_params["data"] = "folder"

@@ -43,7 +43,7 @@ STRONG = {
     "arvae-z64-nottingham-oneills-airds-essen-pop909": {"note_density": 1.0, "rhythmic_complexity": 1.0,
                                                         "pitch_range": 0.816, "contour": 0.98, "mean_pitch": 1.0,
                                                         "rest_ratio": 0.998},
-    "ec2vae-nottingham-pop909-bach": {"note_density": 0.998, "rhythmic_complexity": 0.992, "mean_pitch": 0.898,
+    "ec2vae-nottingham-pop909-bach": {"note_density": 1.0, "rhythmic_complexity": 0.998, "mean_pitch": 0.882,
                                       "rest_ratio": 1.0},
     "musicvae-nottingham-pop909-bach": {"note_density": 1.0, "rhythmic_complexity": 0.994, "mean_pitch": 0.95,
                                         "rest_ratio": 1.0},
