@@ -65,6 +65,15 @@ def upload_bars(data: bytes, name: str):
     return bars_of_pieces([piece_from_midi_bytes(data, name)], ["?"], [0])
 
 
+def heard_style(model, ds, n_bars: int) -> int:
+    """The style the model's classifier hears in the first ``n_bars`` bars (the vote of their style dims)."""
+    from explorer.eval.midivae import encode_rows
+
+    mu = encode_rows(model, ds, ds.piece_rows(0)[:n_bars])
+    k = model.config.n_styles
+    return int(np.bincount(mu[:, :k].argmax(1), minlength=k).argmax())
+
+
 def transfer(model, ds, n_bars: int, target: int, strength: float) -> dict:
     """Original, reconstruction and transfer (rolls (N, V, 16) each) of the first ``n_bars`` bars, with
     the source style (the classifier's vote over the bars) and each bar's style dims before/after."""
@@ -74,7 +83,7 @@ def transfer(model, ds, n_bars: int, target: int, strength: float) -> dict:
     prev = local_prev(ds, rows)
     mu = encode_rows(model, ds, rows)
     k = model.config.n_styles
-    source = int(np.bincount(mu[:, :k].argmax(1), minlength=k).argmax())
+    source = heard_style(model, ds, n_bars)
     z2 = swap_rows(mu, np.full(len(rows), source), np.full(len(rows), target), strength)
     return {"original": rolls_of(ds, rows), "reconstruction": decode_rows(model, mu, prev),
             "transferred": decode_rows(model, z2, prev), "source": source, "style_before": mu[:, :k],
@@ -142,8 +151,9 @@ def style_transfer_page():
     n_all = len(ds.piece_rows(0))
     n_bars = st.slider("Bars", 1, min(n_all, MAX_BARS), min(n_all, 8), key="st_bars") if n_all > 1 else 1
     cols = st.columns(2)
-    target = cols[0].selectbox("Move to style", range(len(styles)), index=len(styles) - 1, key="st_target",
-                               format_func=lambda i: styles[i])
+    heard = heard_style(model, ds, n_bars)  # the default target is another style
+    target = cols[0].selectbox("Move to style", range(len(styles)), index=(heard + 1) % len(styles),
+                               key=f"st_target_{name}_{piece_name}", format_func=lambda i: styles[i])
     strength = cols[1].slider("Strength", 0.0, 1.0, 1.0, 0.1, key="st_strength",
                               help="how far the style dims move: 0 keeps them, 1 swaps them")
     res = transfer(model, ds, n_bars, int(target), float(strength))
