@@ -269,6 +269,9 @@ def test_train_command_writes_and_resumes(tmp_path):
     assert n_valid > 20 and torch.load(tmp_path / "run/state.pt", weights_only=True)["valid_rows"] == n_valid
     assert read_metadata(tmp_path / "run/best.safetensors")["card"]["steps"] == 5
     assert cli_main(["train", "midivae", "--data", str(tmp_path / "none.npz"), "--out", str(tmp_path / "r2")]) == 2
+    # explorer eval reaches the family's own evaluator
+    assert cli_main(["eval", str(tmp_path / "run/best.safetensors"), "--data", str(data), "--json"]) == 0
+    assert cli_main(["eval", str(tmp_path / "run/best.safetensors"), "--data", str(tmp_path / "none.npz")]) == 2
 
 
 def test_reconstruction_and_onset_figures_known_answers():

@@ -255,7 +255,7 @@ def ship(model: MIDIVAE, meta: dict, out, res: dict, notes=()) -> Path:
     data = res.get("data_file", "PAIR.npz")
     card |= {"eval": res, "notes": list(notes),
              "eval_command": f"python -m explorer.data.multitrack {card.get('data', {}).get('pair', 'PAIR')} {data} "
-                             f"--data ../shared/data && python -m explorer.eval.midivae {out.as_posix()} --data {data} --json"}
+                             f"--data ../shared/data && explorer eval {out.as_posix()} --data {data} --json"}
     save_checkpoint(out, model, card=card)
     out.with_suffix(".md").write_text(card_markdown(out.stem, card))
     return out

@@ -215,8 +215,7 @@ register(ModelSpec(
 from explorer.models.midivae import MIDIVAE, MIDIVAEConfig  # noqa: E402  (appended with its family)
 
 # Stored in the melody checkpoint format (weights, config, layout, card) but shipped to assets/midivae, not
-# the melody picker's folder; no evaluator= here: with checkpoint "melody" it would take every melody
-# checkpoint's `explorer eval` (run `python -m explorer.eval.midivae CKPT` until it has a kind of its own).
+# the melody picker's folder; `explorer eval` finds its evaluator by the model name the checkpoint records.
 register(ModelSpec(
     "midivae", MIDIVAE, MIDIVAEConfig, "multi-track",
     help="MIDI-VAE: 4 voices' pitch, instrument and velocity, a style classifier in z, style transfer",
@@ -226,4 +225,4 @@ register(ModelSpec(
              ("validation.swapped_as_target", 0.60), ("swap.onsets_kept", 0.50)),
     kl_note="averaged over the latent dims, weight beta = {beta}; z sampled with noise std {noise_std} in training",
     pages=("style_transfer",),
-    trainer="explorer.train.midivae:main"))
+    trainer="explorer.train.midivae:main", evaluator="explorer.eval.midivae:main"))
