@@ -84,3 +84,19 @@ def test_an_uploaded_checkpoint_stays_loaded_on_another_page(models_dir):
     assert not at.exception and not at.sidebar.error
     assert not [i.value for i in at.sidebar.info if "Upload a checkpoint" in i.value]
     assert any("Using **mine.safetensors**" in c.value for c in at.sidebar.caption)
+
+
+@pytest.mark.usefixtures("clear_streamlit_caches", "app_env")
+def test_a_midivae_checkpoint_in_the_sidebar_is_sent_to_its_own_page(tmp_path):
+    """A MIDI-VAE checkpoint (melody checkpoint format, multi-track data) is not loaded as a
+    melody model: a message names its page."""
+    from helpers_app import APP, run_app
+    from explorer.models.midivae import MIDIVAE, MIDIVAEConfig
+    from explorer.ui.model_picker import UPLOAD
+
+    path = save_checkpoint(tmp_path / "mv.safetensors", MIDIVAE(MIDIVAEConfig(z_dims=8, hidden=8)))
+    at = run_app(APP, session_state={"model_name": UPLOAD})
+    at.sidebar.file_uploader(key="model_upload").set_value(("mv.safetensors", path.read_bytes(), "x")).run()
+    assert not at.exception
+    errors = [e.value for e in at.sidebar.error]
+    assert len(errors) == 1 and "not a melody model" in errors[0] and "Style transfer" in errors[0], errors

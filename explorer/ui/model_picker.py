@@ -79,7 +79,26 @@ def model_picker_ui(sb=None):
         except LimitError as exc:
             return None, name, str(exc), None
         st.session_state.model_upload_saved = (digest, str(path))
+    other = _not_a_melody_model(path)
+    if other:
+        return None, name, f"{name} is a {other}", None
     try:
         return _load(path), name, None, None
     except CheckpointError as exc:
         return None, name, f"{exc}. Accepted: a .safetensors checkpoint written by `explorer train`/`explorer ship`.", None
+
+
+def _not_a_melody_model(path) -> str | None:
+    """Why the checkpoint at ``path`` cannot drive the melody pages (a family that eats other
+    data, such as MIDI-VAE's multi-track bars: it has a page of its own), else None."""
+    from explorer.models.checkpoint import checkpoint_model
+    from explorer.models.registry import SPECS
+    from explorer.ui.page_table import PAGES
+
+    model = checkpoint_model(path)
+    spec = next((s for s in SPECS.values() if s.model.name == model), None)
+    if spec is None or spec.data in ("2-bar melody", "16-bar melody"):
+        return None
+    titles = [p.title for p in PAGES if p.url in spec.pages]
+    return (f"{spec.name} checkpoint ({spec.data} data), not a melody model: open it on the "
+            f"{' / '.join(titles) or 'its own'} page.")
