@@ -78,7 +78,8 @@ def checkpoint_kind(path) -> str | None:
 def checkpoint_model(path) -> str | None:
     """The model name (``model.name``: ``ec2vae``, ``virtuoso``, …) a checkpoint of ours records,
     else None. Reads only the header."""
-    return _header(path).get("model") if checkpoint_kind(path) is not None else None
+    header = _header(path)
+    return header.get("model") if header.get("format") in FORMATS.values() else None
 
 
 # ------------------------------------------------------------------------------------ writing

@@ -24,7 +24,7 @@ from explorer.device import pick_device
 from explorer.models.checkpoint import save_performance_checkpoint
 from explorer.models.performance_style import windows_of
 from explorer.models.virtuoso import VirtuosoConfig, VirtuosoVAE
-from explorer.train.trainer import read_state
+from explorer.train.trainer import STATE_ERRORS, does_not_fit, read_state
 
 VALID_PIECES = ("kv330_2", "kv533_2")  # two slow Batik movements: whole pieces held out for model selection
 SAVE_EVERY_S = 180
@@ -204,10 +204,8 @@ def _resume(st, path, model, opt) -> tuple:
         opt.load_state_dict(st["optim"])
         return (int(st["step"]), int(st["epoch"]), float(st["best"]), float(st["seconds"]),
                 int(st.get("bad_epochs", 0)))
-    except (RuntimeError, TypeError, ValueError, KeyError, AttributeError, IndexError) as exc:
-        why = " ".join(str(exc).split())[:200] or type(exc).__name__
-        raise ValueError(f"{path} does not fit this run ({type(exc).__name__}: {why}): move it away, or use another "
-                         "--out") from None
+    except STATE_ERRORS as exc:
+        raise does_not_fit(path, exc) from None
 
 def main(argv: list[str]) -> int:
     args = make_parser().parse_args(argv)

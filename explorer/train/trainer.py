@@ -193,11 +193,19 @@ def resume_state(st: dict, path, model, opt, gen) -> tuple:
         gen.set_state(st["gen"])
         out = (int(st["step"]), int(st["epoch"]), float(st["best"]), int(st["bad_epochs"]),
                json.loads(st["history"]), float(st["seconds"]))
-    except (RuntimeError, TypeError, ValueError, KeyError, AttributeError, IndexError) as exc:
-        why = " ".join(str(exc).split())[:200] or type(exc).__name__
-        raise ValueError(f"{path} does not fit this run ({type(exc).__name__}: {why}): move it away, or use another "
-                         "--out") from None
+    except STATE_ERRORS as exc:
+        raise does_not_fit(path, exc) from None
     return out
+
+
+#: What loading a readable state into a model or optimizer of other sizes or types raises.
+STATE_ERRORS = (RuntimeError, TypeError, ValueError, KeyError, AttributeError, IndexError)
+
+
+def does_not_fit(path, exc: Exception) -> ValueError:
+    """The error for a state at ``path`` that loading into this run failed on with ``exc``."""
+    why = " ".join(str(exc).split())[:200] or type(exc).__name__
+    return ValueError(f"{path} does not fit this run ({type(exc).__name__}: {why}): move it away, or use another --out")
 
 
 def _model_overrides(s: TrainSettings, n_steps: int) -> dict:

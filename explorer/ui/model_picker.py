@@ -72,14 +72,15 @@ def model_picker_ui(sb=None):
     digest = hashlib.sha256(data).hexdigest()
     saved = st.session_state.get("model_upload_saved")
     if saved is not None and saved[0] == digest and Path(saved[1]).exists():
-        path = Path(saved[1])  # the same upload on a rerun: written once (its mtime keys the loaded model)
+        path = Path(saved[1])  # the same upload on a rerun: written and checked once
     else:
         try:
             path = save_checkpoint_upload(data, name)  # this session's own folder, never through a link
         except LimitError as exc:
             return None, name, str(exc), None
         st.session_state.model_upload_saved = (digest, str(path))
-    other = _not_a_melody_model(path)
+        st.session_state.model_upload_family = _not_a_melody_model(path)
+    other = st.session_state.get("model_upload_family")
     if other:
         return None, name, f"{name} is a {other}", None
     try:
