@@ -269,13 +269,15 @@ def test_moving_a_slider_renders_new_audio(page, app_url):
     d0 = parse_qs(urlparse(page.url).query)["d0"][0]
     thumb = page.get_by_role("slider").first  # the first regularised dimension of the shipped AR-VAE
     thumb.focus()
-    for _ in range(40):  # 40 steps of 0.01 along the dim: a clearly different melody
-        page.keyboard.press("ArrowRight")
+    # one key, one rerun: "End" takes the dim to the top of its range, a clearly different melody.
+    # (40 quick ArrowRight presses once left the value at the range's bottom in CI — see the note
+    # of 2026-12-02 — a Streamlit race under interrupted reruns, not what this test is about.)
+    page.keyboard.press("End")
     page.wait_for_function("([old]) => { const a = document.querySelector('audio'); return a && a.src && "
                            "!a.src.endsWith(old); }", arg=[before], timeout=60_000)
     page.wait_for_function("([old]) => { const m = location.search.match(/[?&]d0=([^&]*)/); "
                            "return m && m[1] != old; }", arg=[d0])
-    assert float(parse_qs(urlparse(page.url).query)["d0"][0]) > float(d0)  # the slider's value is in the URL
+    assert float(parse_qs(urlparse(page.url).query)["d0"][0]) == 3.0 != float(d0)  # the slider's value is in the URL
     wav = wav_of_audio_element(page)
     assert wav[:4] == b"RIFF" and len(wav) > 10_000
     no_exception_shown(page)
