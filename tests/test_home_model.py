@@ -33,8 +33,18 @@ def test_home_names_the_model_and_its_figures(tmp_path, monkeypatch):
     text = " ".join(m.value for m in at.markdown)
     assert "arvae-tiny" in text and "recon greedy 0.500" in text and "regularised dims" in text
     # which pages apply comes from the family's spec: no Analogy (EC²-VAE only), no Performance style
-    assert "pages for this model: Segment player, Latent map, Attribute sliders, Interpolation, Model report" in text
-    assert "**Analogy**:" in text  # the list of all pages stays
+    from explorer.ui.page_table import pages_for
+
+    titles = [p.title for p in pages_for("arvae")]
+    assert f"pages for this model: {', '.join(titles)}" in text
+    assert "Segment player" in titles and "Model report" in titles and "Analogy" not in titles
+    # every page of the app is a link on Home, to the page's own file, with what it does
+    from explorer.ui.page_table import present_pages
+
+    links = {link.proto.page: link.value for link in at.page_link}  # page: its url path
+    pages = present_pages(REPO)
+    assert list(links) == [p.url for p in pages] and len(pages) >= 9
+    assert all(links[p.url] == f"**{p.title}**: {p.what}" for p in pages)
     at.sidebar.selectbox(key="model_name").set_value("zz-foreign").run()
     assert not at.exception
     errors = " ".join(e.value for e in at.sidebar.error)

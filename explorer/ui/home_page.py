@@ -1,10 +1,13 @@
 """Home: what is loaded, the model card's figures, and what each page does."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import streamlit as st
 
 from explorer.device import describe_device
-from explorer.ui.page_table import PAGES, pages_for
+from explorer.models.card_names import full_name, standing
+from explorer.ui.page_table import pages_for, present_pages
 from explorer.ui.sidebar import sidebar_ui
 
 HEADLINE = ("recon_accuracy_greedy", "recon_accuracy_onset_pitch", "recon_accuracy_rhythm", "active_units")
@@ -48,10 +51,13 @@ def home_page():
         st.warning(settings.error)
     if settings.model is not None:
         tm = settings.model
-        st.markdown(f"**Model:** {settings.model_label} — {tm.name}, {tm.layout.dims}-dim latent"
+        name = full_name(tm.card) if tm.card.get("model") else tm.name
+        st.markdown(f"**Model:** {name} (`{settings.model_label}`) — {tm.name}, {tm.layout.dims}-dim latent"
                     + (f", groups {', '.join(tm.layout.groups)}" if tm.layout.groups else "")
                     + (f", regularised dims for {', '.join(tm.layout.regularized)}" if tm.layout.regularized else ""))
-        for line in _card_summary(tm.card):
+        s = standing(tm.card)
+        for line in _card_summary(tm.card) + ([f"⚠ {s.sentence()} (the Model report lists every figure)"]
+                                              if s.badge else []):
             st.markdown(f"- {line}")
         st.markdown(f"- pages for this model: {', '.join(p.title for p in pages_for(tm.name))}")
     elif settings.model_error:
@@ -61,5 +67,13 @@ def home_page():
     st.markdown(f"**Inference device:** {describe_device()}")
     st.markdown("**Audio:** " + ("FluidSynth, General-MIDI soundfont TimGM6mb" if settings.audio else "off"))
     st.subheader("Pages")
-    for page in PAGES:
-        st.markdown(f"- **{page.title}**: {page.what}")
+    for page in present_pages(_app_root()):
+        st.page_link(page.file, label=f"**{page.title}**: {page.what}", icon=page.icon)
+
+
+def _app_root() -> Path:
+    """The folder of the app's main script (the page files' paths are relative to it)."""
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+    ctx = get_script_run_ctx()
+    return Path(ctx.main_script_path).resolve().parent if ctx and ctx.main_script_path else Path.cwd()

@@ -6,13 +6,18 @@ from pathlib import Path
 
 import streamlit as st
 
-from explorer.models.card import missed_targets
 from explorer.limits import LimitError
+from explorer.models.card import missed_targets
+from explorer.models.card_names import WEAK_SHORTFALL, full_name, short_names, standing
 from explorer.models.checkpoint import CheckpointError, available_checkpoints, read_metadata
 from explorer.ui.resources import save_checkpoint_upload
 from explorer.ui.sidebar import kept_upload
 
 UPLOAD = "(upload my own checkpoint)"
+HELP = ("Models by family and the music they learned from; the line below names the loaded one in full. "
+        "⚠: misses a target of its card, on its own test split or on music it never saw. "
+        f"⚠ weak: a figure of its own test split {WEAK_SHORTFALL:.0%} or more below its target. "
+        "The Model report lists every figure against its target.")
 
 
 @st.cache_resource(show_spinner="Loading the model…", max_entries=6)
@@ -23,20 +28,36 @@ def load_model(path: str, mtime: float):
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
-def missed_targets_of(path: str, mtime: float) -> list[str]:
-    """The targets a checkpoint's card misses (read from its metadata; no weights loaded)."""
+def card_of(path: str, mtime: float) -> dict:
+    """A checkpoint's card, read from its metadata (no weights loaded); {} when unreadable."""
     try:
-        card = read_metadata(path).get("card", {})
+        return read_metadata(path).get("card", {})
     except CheckpointError:
-        return []
-    return missed_targets(card)
+        return {}
 
 
-def _label(name: str, ckpts: dict) -> str:
-    if name not in ckpts:
-        return name
-    p = ckpts[name]
-    return f"{name} ⚠ misses targets" if missed_targets_of(str(p), p.stat().st_mtime) else name
+@st.cache_data(show_spinner=False, max_entries=64)
+def missed_targets_of(path: str, mtime: float) -> list[str]:
+    """The targets a checkpoint's card misses (``card.missed_targets`` lines)."""
+    return missed_targets(card_of(path, mtime))
+
+
+def _labels(ckpts: dict) -> dict[str, str]:
+    """checkpoint name → what the picker shows: a short name from the card that fits the sidebar
+    (the full one is in the caption below it) and the card's badge (⚠ weak / ⚠); the file's
+    name for a checkpoint without a readable card."""
+    cards = {n: card_of(str(p), p.stat().st_mtime) for n, p in ckpts.items()}
+    short = short_names({n: c for n, c in cards.items() if c.get("model")})
+    return {n: " ".join(filter(None, (short[n], standing(cards[n]).badge))) if n in short else n for n in ckpts}
+
+
+def _describe(sb, name: str, card: dict):
+    """The loaded model's full name and standing under the picker, in words that wrap."""
+    if not card.get("model"):
+        return
+    s = standing(card)
+    sb.caption(f"**{full_name(card)}** ({name}): {s.sentence()}."
+               + (" The Model report has every figure." if s.badge else ""))
 
 
 def _load(path: Path):
@@ -55,15 +76,16 @@ def model_picker_ui(sb=None):
     elif st.session_state.model_name not in names:
         st.session_state.model_name = names[0]
     st.session_state.model_name = st.session_state.model_name  # keep across pages
-    name = sb.selectbox("Model", names, key="model_name", format_func=lambda n: _label(n, ckpts),
-                        help="⚠: the model misses a target of its card on its own test split or on music it never "
-                             "saw (Model report lists which)")
+    labels = _labels(ckpts)
+    name = sb.selectbox("Model", names, key="model_name", format_func=lambda n: labels.get(n, n), help=HELP)
     if name != UPLOAD:
         st.query_params["model"] = name
         try:
-            return _load(ckpts[name]), name, None, None
+            tm = _load(ckpts[name])
         except CheckpointError as exc:
             return None, name, str(exc), None
+        _describe(sb, name, tm.card)
+        return tm, name, None, None
     up = sb.file_uploader("Checkpoint (.safetensors from `explorer train`)", type=["safetensors"], key="model_upload")
     kept = kept_upload(up, "model_upload", sb)  # kept across pages
     if kept is None:
@@ -84,9 +106,11 @@ def model_picker_ui(sb=None):
     if other:
         return None, name, f"{name} is a {other}", None
     try:
-        return _load(path), name, None, None
+        tm = _load(path)
     except CheckpointError as exc:
         return None, name, f"{exc}. Accepted: a .safetensors checkpoint written by `explorer train`/`explorer ship`.", None
+    _describe(sb, name, tm.card)
+    return tm, name, None, None
 
 
 def _not_a_melody_model(path) -> str | None:
