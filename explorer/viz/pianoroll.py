@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 import plotly.graph_objects as go
 
+from explorer.music.chords import TRIAD_NAMES, TRIADS
 from explorer.music.melody import STEPS_PER_BAR, STEPS_PER_QUARTER, Melody, tokens_to_notes
 
 NOTE_NAMES = ["C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B"]
@@ -24,13 +25,16 @@ def pianoroll_figure(melodies, *, labels=None, height: int = 300, show_chords: b
     """Piano roll of ``melodies`` (a Melody or a list) laid end to end.
 
     x is in bars (1 = the first downbeat), y in MIDI pitch. Each melody gets a
-    boundary line and its label; chord tones are drawn as pale bands. The figure
+    boundary line and its label; chords are drawn as pale bands, named where there is
+    room (:func:`label_gap`). The figure
     is built from plain dicts in one unvalidated call: ``add_vline`` per bar line
     and plotly's validation made a roll cost ~50 ms, too slow for a slider.
     """
     if isinstance(melodies, Melody):
         melodies = [melodies]
     labels = labels or [None] * len(melodies)
+    gap = label_gap(sum(m.n_steps for m in melodies))
+    named = -gap  # the step of the last chord name
     shapes, notes = [], []
     offset = 0
     xs, ys, text = [], [], []
@@ -43,7 +47,7 @@ def pianoroll_figure(melodies, *, labels=None, height: int = 300, show_chords: b
             text += [f"{pitch_name(n.pitch)} · {(n.end - n.start) / STEPS_PER_QUARTER:g} beats"] * 2 + [None]
             all_p.append(n.pitch)
         if show_chords and m.chroma is not None and np.asarray(m.chroma).any():
-            _chord_bands(shapes, notes, np.asarray(m.chroma), offset)
+            named = _chord_bands(shapes, notes, np.asarray(m.chroma), offset, gap, named)
         if k > 0:
             shapes.append(vline_shape(offset / STEPS_PER_BAR, 2, "#444"))
         if lab:
@@ -64,16 +68,35 @@ def pianoroll_figure(melodies, *, labels=None, height: int = 300, show_chords: b
     return go.Figure(data=[trace], layout=layout, _validate=False)  # validation is most of the cost (tested specs)
 
 
-def _chord_bands(shapes: list, notes: list, chroma, offset):
-    """Pale bands (and their pitch-class names) where the chord stays the same."""
+def chord_name(chroma) -> str:
+    """A (12,) chroma as a chord's name when it is a major or minor triad ("Am"), else its
+    pitch classes ("C E G Bb")."""
+    pcs = np.flatnonzero(chroma)
+    hit = np.flatnonzero((TRIADS == (np.asarray(chroma) > 0)).all(1))
+    return TRIAD_NAMES[hit[0]] if len(hit) else " ".join(NOTE_NAMES[p] for p in pcs)
+
+
+def label_gap(total_steps: int) -> int:
+    """The fewest steps between two chord labels: a beat, or a 16th of the figure when it is
+    longer, so that at most ~16 labels share its width and none run into the next."""
+    return max(STEPS_PER_QUARTER, -(-total_steps // 16))
+
+
+def _chord_bands(shapes: list, notes: list, chroma, offset: int, gap: int, named: int) -> int:
+    """Pale bands where the chord stays the same, and the chord's name at the bands that start
+    ``gap`` steps or more after the last named one (step ``named`` of the figure; a melody whose
+    chord changes every 16th would otherwise pile its names on top of each other). Returns the
+    step of the last named band."""
     start = 0
     for t in range(1, len(chroma) + 1):
         if t == len(chroma) or not np.array_equal(chroma[t], chroma[start]):
-            pcs = np.flatnonzero(chroma[start])
-            if len(pcs):
+            if chroma[start].any():
                 x0, x1 = (offset + start) / STEPS_PER_BAR, (offset + t) / STEPS_PER_BAR
                 shapes.append(dict(type="rect", xref="x", yref="paper", x0=x0, x1=x1, y0=0, y1=1,
                                    fillcolor="#ff7f0e", opacity=0.1, line_width=0, layer="below"))
-                notes.append(dict(x=x0, y=0, xref="x", yref="paper", xanchor="left", yanchor="bottom",
-                                  text=" ".join(NOTE_NAMES[p] for p in pcs), showarrow=False, font=dict(size=9)))
+                if offset + start - named >= gap:
+                    notes.append(dict(x=x0, y=0, xref="x", yref="paper", xanchor="left", yanchor="bottom",
+                                      text=chord_name(chroma[start]), showarrow=False, font=dict(size=9)))
+                    named = offset + start
             start = t
+    return named
