@@ -11,7 +11,7 @@ from streamlit.testing.v1 import AppTest
 from explorer.models.checkpoint import save_checkpoint
 from explorer.models.registry import spec_of
 from explorer.viz.report import (attribute_figure, dim_labels, figures_table, group_test_figure,
-                                 history_accuracy_figure, history_loss_figure, kl_figure, lookup,
+                                 history_accuracy_figure, history_loss_figure, kl_figure, log_ticks, lookup,
                                  reconstruction_figure, shift_distance_figure, target_status)
 from helpers_app import chart_keys, run_model_page, tiny_arvae, tiny_ec2vae
 
@@ -117,6 +117,18 @@ def test_history_figures():
     assert history_accuracy_figure([]) is None and history_loss_figure(None) is None
 
 
+def test_the_log_axis_of_the_loss_figure_reads_as_numbers():
+    """Plotly labels a log axis's 2s and 5s as bare digits ("5 2 10 5 2 1 5 2 0.1 5" on the
+    shipped AR-VAE's report); the ticks are numbers written out, 1-2-5 in each decade."""
+    y = lambda v: list(history_loss_figure([dict(h, kl_p=v) for h in HISTORY]).layout.yaxis.ticktext)  # noqa: E731
+    assert y(0.04) == ["0.05", "0.1", "0.2", "0.5", "1", "2"]  # kl_p 0.04 .. the loss 3.0
+    ticks = history_loss_figure(HISTORY).layout.yaxis
+    assert [float(t) for t in ticks.ticktext] == list(ticks.tickvals) == [0.1, 0.2, 0.5, 1, 2]
+    assert log_ticks(1e-5, 1e3) == [10.0 ** k for k in range(-5, 4)]  # eight decades: the powers of ten
+    assert log_ticks(0.1, 0.3) == [0.1, 0.2, 0.3] and log_ticks(1.5, 1.9) == []
+    assert history_loss_figure([dict(h, kl_p=0.0) for h in HISTORY]).layout.yaxis.type == "linear"
+
+
 def test_group_test_and_shift_figures():
     import pandas as pd
 
@@ -142,6 +154,11 @@ def test_report_of_a_shipped_card_shows_its_figures_and_plots():
     assert ":red-badge[missed] recon_accuracy_greedy: 0.4 (target ≥ 0.95)" in text
     assert ":red-badge[missed] transposition_test.ratio: 4 (target ≥ 5)" in text
     assert "a test card: every figure is made up" in text
+    # named from the card, and weak in words at the top (greedy 0.4 against 0.95)
+    assert "**EC²-VAE · test-source** (`ec2vae-report-test`) — ec2vae" in text
+    assert [w.value for w in at.warning] == [
+        "This model is weak on its own test split: onset-pitch accuracy 0.3 (target ≥ 0.85), greedy accuracy 0.4 "
+        "(target ≥ 0.95), transposition ratio 4 (target ≥ 5); misses them on music it never saw (other-corpus)."]
     # the own test split beside the corpus it never saw, and that corpus's targets
     table = next(df.value for df in at.dataframe if "corpus" in df.value.columns)
     assert table["corpus"].tolist() == ["own test split", "other-corpus (never seen)"]

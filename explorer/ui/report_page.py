@@ -9,6 +9,7 @@ import pandas as pd
 import streamlit as st
 
 from explorer.models.card import comparison_rows, target_lines
+from explorer.models.card_names import full_name, standing
 from explorer.models.registry import PAPER_FIGURES, TARGETS
 from explorer.ui.keys import data_key, model_key
 from explorer.ui.player import play_ui
@@ -186,12 +187,15 @@ def report_page():
         return
     card = tm.card
     lay = tm.layout
-    st.markdown(f"**{settings.model_label}** — {tm.name}, {lay.dims}-dim latent"
+    named = f"**{full_name(card)}** (`{settings.model_label}`)" if card.get("model") else f"**{settings.model_label}**"
+    st.markdown(f"{named} — {tm.name}, {lay.dims}-dim latent"
                 + (f"; groups {', '.join(f'{g} {a}–{b - 1}' for g, (a, b) in lay.groups.items())}" if lay.groups else "")
                 + (f"; regularised dims {', '.join(f'{a} → {d}' for a, d in lay.regularized.items())}"
                    if lay.regularized else ""))
     if not card:
         st.warning("This checkpoint carries no model card (no data, training or evaluation figures).")
+    elif standing(card).weak:
+        st.warning(f"⚠ This model is {standing(card).sentence()}.")
     _data_ui(card.get("data", {}))
     _training_ui(card)
     st.subheader("Evaluation")

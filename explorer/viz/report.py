@@ -8,6 +8,7 @@ left out, never filled in.
 """
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
@@ -197,10 +198,37 @@ def history_loss_figure(history, height: int = 320) -> go.Figure | None:
     if not cols:
         return None
     fig = go.Figure([go.Scatter(x=df.index, y=df[c], mode="lines+markers", name=c) for c in cols])
-    positive = bool((df[cols].dropna() > 0).all().all())
-    return _layout(fig, "Loss terms during training", height,
-                   xaxis=dict(title="step"), yaxis=dict(title="value" + (" (log)" if positive else ""),
-                                                        type="log" if positive else "linear"))
+    values = df[cols].to_numpy(float)
+    values = values[np.isfinite(values)]
+    positive = bool(len(values)) and bool((values > 0).all())
+    yaxis = dict(title="value", type="linear")
+    if positive:
+        ticks = log_ticks(values.min(), values.max())
+        yaxis = dict(title="value (log scale)", type="log",
+                     **(dict(tickvals=ticks, ticktext=[f"{t:g}" for t in ticks]) if ticks else {}))
+    return _layout(fig, "Loss terms during training", height, xaxis=dict(title="step"), yaxis=yaxis)
+
+
+def log_ticks(lo: float, hi: float) -> list[float]:
+    """Ticks for a log axis over ``lo``..``hi`` (> 0) that read as plain numbers: 1, 2, 5 × 10^k
+    (plotly's own label the 2s and 5s as bare digits: "5 2 10 5 2 1"); only the powers of ten over
+    more than about four decades; every digit 1-6 and 8 over less than one. Empty when fewer than
+    two would show: plotly's own ticks are readable over so narrow a range."""
+    if not 0 < lo <= hi:
+        raise ValueError(f"log ticks need 0 < lo <= hi, got {lo!r}, {hi!r}")
+    k0, k1 = int(np.floor(np.log10(lo))), int(np.ceil(np.log10(hi)))
+
+    def within(mantissas) -> list[float]:
+        ticks = (float(f"{m * 10.0 ** k:.12g}") for k in range(k0, k1 + 1) for m in mantissas)
+        return [t for t in ticks if lo <= t <= hi]
+
+    for mantissas in ((1, 2, 5), (1, 2, 3, 4, 5, 6, 8)):
+        ticks = within(mantissas)
+        if len(ticks) > 12:
+            return within((1,))
+        if len(ticks) >= 3:
+            return ticks
+    return ticks if len(ticks) >= 2 else []
 
 
 def group_test_figure(ev: dict, height: int = 320) -> go.Figure | None:
