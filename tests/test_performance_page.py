@@ -114,7 +114,31 @@ def test_shipped_model_plays_an_emotion_preset(tmp_cache, monkeypatch, tmp_path)
     assert not at.error, [e.value for e in at.error]
     assert at.subheader[0].value == "Mozart K.545 i (exposition) — emotion Sad"
     assert len(at.get("audio")) == 1
-    assert set(at.selectbox(key="perf_emotion").options) == {"Anger", "Enjoy", "OR", "Relax", "Sad"}
+    # the emotion set's labels, explained where they are not plain words
+    assert at.selectbox(key="perf_emotion").options == [
+        "Anger", "Enjoy (joyful)", "OR (ordinary: played as usual, no emotion asked for)", "Relax", "Sad"]
+    note = next(c.value for c in at.caption if c.value.startswith("A preset is the mean style"))
+    assert "30 performances" in note and "OR, their ordinary reading" in note
+    # the pianist legend: people, and no piece ids mixed in (the emotion set's players are numbered per piece)
+    at.radio(key="perf_colour").set_value("pianist").run()
+    legend = [t["name"] for t in _chart(at, "perf_map")["data"] if t["name"] != "current style"]
+    pieces = {lab["piece"] for lab in _shipped_labels()}
+    assert not [name for name in legend if any(p in name for p in pieces)], legend
+    assert "Batik" in legend and "p01" in legend and "emotion set (players not named)" in legend
+    assert len(legend) == 22 + 2  # Vienna's 22 pianists, Batik, the emotion set's players
+
+
+def _chart(at, key: str) -> dict:
+    import json
+
+    return json.loads(next(el.proto.spec for el in at.get("plotly_chart") if el.proto.id.endswith(key)))
+
+
+def _shipped_labels() -> list[dict]:
+    from explorer.models.checkpoint import available_checkpoints
+    from explorer.models.performance_style import PerformanceStyle
+
+    return PerformanceStyle.load(str(available_checkpoints("performance")["virtuoso-vienna-batik-emotion"])).style_labels
 
 
 def test_first_customdata_reads_every_form_a_click_arrives_in():

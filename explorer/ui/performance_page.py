@@ -31,6 +31,8 @@ SCORE_KINDS = {"default": "Embedded default (music21 corpus)", "data": "A score 
                "upload": "Upload MusicXML or MIDI"}
 LABEL_KEYS = ("pianist", "emotion", "piece", "source")
 MAP_KEY = "perf_map"
+#: the emotion set's labels (its README: "5 intended emotions (Anger, Enjoy, OR = ordinary, Relax, Sad)") in words
+EMOTION_WORDS = {"Enjoy": "joyful", "OR": "ordinary: played as usual, no emotion asked for"}
 
 
 @st.cache_resource(show_spinner="Loading the performance model…", max_entries=3)
@@ -185,7 +187,8 @@ def _style_ui(ps, model_key, score):
         if not presets:
             st.error("This checkpoint holds no emotion-labelled styles; pick another style.")
             return None
-        emo = st.selectbox("Emotion", list(presets), key="perf_emotion")
+        emo = st.selectbox("Emotion", list(presets), key="perf_emotion", format_func=_emotion_label)
+        st.caption(_emotion_note(ps))
         return presets[emo], f"emotion {emo}"
     if mode == "reference":
         source = st.radio("Reference", ("known", "upload"), key="perf_ref_src", horizontal=True,
@@ -212,6 +215,39 @@ def _style_ui(ps, model_key, score):
     return ps.interpolate(za, zb, t), f"{t:.2f} between {a} and {b}"
 
 
+def _emotion_label(emotion: str) -> str:
+    """``"OR (ordinary: …)"``: the emotion set's label and what the players were asked for."""
+    return f"{emotion} ({EMOTION_WORDS[emotion]})" if emotion in EMOTION_WORDS else emotion or "none (not the emotion set)"
+
+
+def _emotion_note(ps) -> str:
+    """What an emotion preset is, in words, from the model's style table."""
+    rows = [lab for lab in ps.style_labels if lab.get("emotion")]
+    pieces = sorted({lab.get("piece", "") for lab in rows})
+    return (f"A preset is the mean style of the {len(rows)} performances in the model's table whose players were "
+            f"asked to play with that emotion ({len(pieces)} pieces: {', '.join(pieces)}; each player played their "
+            "piece once with each emotion): Anger, Enjoy (joy), Relax, Sad, and OR, their ordinary reading, "
+            "the reference the others differ from.")
+
+
+def _legend_label(lab: dict, key: str) -> str:
+    """A style-table label as the map's legend shows it: a pianist id made of a piece and a player
+    number (the emotion set names no players, and one player's number on another piece may be
+    someone else) becomes one entry for those players; emotions in words."""
+    value = str(lab.get(key) or "")
+    if key == "pianist" and lab.get("piece") and value.startswith(f"{lab['piece']}:"):
+        return f"{lab.get('source') or 'unnamed'} set (players not named)"
+    if key == "emotion":
+        return _emotion_label(value)
+    return value
+
+
+def _map_view(ps, key: str) -> SimpleNamespace:
+    """The style table with legend-ready labels under ``key`` (the rest as stored: hover names, rows)."""
+    return SimpleNamespace(style_z=ps.style_z, style_labels=[{**lab, key: _legend_label(lab, key)}
+                                                             for lab in ps.style_labels])
+
+
 def _clicked_row(ps):
     rows = clicked_rows(st.session_state.get(MAP_KEY))
     return rows[-1] if rows and 0 <= rows[-1] < len(ps.style_labels) else None
@@ -229,7 +265,8 @@ def _map_ui(ps, z, root, settings):
         st.info("This checkpoint holds no style table (ship it with `explorer eval … --ship`).")
         return
     colour = st.radio("Colour by", LABEL_KEYS, key="perf_colour", horizontal=True)
-    st.plotly_chart(style_map_figure(ps, colour, z), key=MAP_KEY, on_select="rerun", selection_mode="points")
+    st.plotly_chart(style_map_figure(_map_view(ps, colour), colour, z), key=MAP_KEY, on_select="rerun",
+                    selection_mode="points")
     row = _clicked_row(ps)
     if row is None:
         st.caption("Click a performance to hear it and to use its style.")
