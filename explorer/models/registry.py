@@ -26,7 +26,7 @@ DATA_KINDS = {"2-bar melody": 2, "16-bar melody": 16, "multi-track": None, "alig
 #: Checkpoint kinds: each has its own format tag and folders (explorer.models.checkpoint).
 CHECKPOINT_KINDS = ("melody", "performance")
 #: The app pages a melody model can open (page ids: the pages' url paths in app.py).
-MELODY_PAGES = ("segment_player", "latent_map", "attribute_sliders", "interpolation", "model_report")
+MELODY_PAGES = ("segment_player", "latent_map", "attribute_sliders", "interpolation", "compare", "model_report")
 
 
 @dataclass(frozen=True)

@@ -45,6 +45,9 @@ PAGES = (
     AppPage("pages/style_transfer.py", "Style transfer", ":material/compare_arrows:", "style_transfer",
             "MIDI-VAE: a multi-track piece moved to another style (Bach ↔ Mozart, classic ↔ pop) by swapping "
             "the style dims of z; each voice heard on its instrument with its velocities"),
+    AppPage("pages/compare.py", "Compare models", ":material/difference:", "compare",
+            "one melody through two models at once: reconstructions, the same interpolation and attribute-vector "
+            "shift with audio and measured figures, and both cards' headline figures"),
     AppPage("pages/model_report.py", "Model report", ":material/monitoring:", "model_report",
             "the loaded model's card: data, training, evaluation beside the paper's figures"),
 )
