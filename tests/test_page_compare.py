@@ -90,9 +90,14 @@ def test_the_url_restores_a_view_and_bad_values_are_named():
     assert "amount='7'" in at.warning[0].value and "-2 to 2" in at.warning[0].value
     assert roll_melodies(at, "cmp_path_roll0") == 3
     assert int(at.session_state["cmp_b_index"]) == 20
-    at.slider(key="cmp_steps").set_value(4).run()
+    at.slider(key="cmp_amount").set_value(-2.0).run()  # the shift is redone, the paths are kept
+    assert not at.exception and at.query_params["amount"] == "-2"
+    assert roll_melodies(at, "cmp_path_roll0") == 3
+    assert any(c.value.startswith("z = A's posterior mean -2 × the contour") for c in at.main.caption)
+    at.slider(key="cmp_steps").set_value(4).run()  # the shift kept from before, the paths made anew
     assert not at.exception
-    assert roll_melodies(at, "cmp_path_roll1") == 4 and at.query_params["steps"] == "4"
+    assert roll_melodies(at, "cmp_path_roll0") == roll_melodies(at, "cmp_path_roll1") == 4
+    assert at.query_params["steps"] == "4"
 
 
 def test_a_2_bar_and_a_16_bar_model_get_a_clear_message():

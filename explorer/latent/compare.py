@@ -11,7 +11,7 @@ melody would compare one model that hears the whole tune with one that hears an 
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -75,16 +75,16 @@ def path_changes(tokens) -> dict:
 @dataclass
 class ModelRun:
     """What one model made of melody A (and B): its reconstruction of A and how much of A it
-    keeps, the A→B path, and A shifted by ``amount`` × an attribute vector with the attribute
-    measured on the input, the reconstruction and the shifted melody. ``shifted`` and the
-    ``shift_*`` fields are None when no vector was given."""
+    keeps, the A→B path, and — with the fields of :func:`shift_of` — A shifted by ``amount`` × the vector of
+    ``attribute``, with the attribute measured on the input, the reconstruction and the shifted
+    melody (the ``shift*`` fields, the attribute and the amount are None before)."""
 
     recon: Melody
     recon_agreement: dict
     path: list
     path_changes: dict
-    attribute: str
-    amount: float
+    attribute: str | None = None
+    amount: float | None = None
     shifted: Melody | None = None
     shift_values: dict | None = None  # {"input", "reconstruction", "shifted"} → the attribute's value
     shift_kept: dict | None = None  # agreement(input, shifted)
@@ -98,27 +98,40 @@ class ModelRun:
         return self.shift_values["shifted"] - self.shift_values["reconstruction"]
 
 
-def compare_one(tm, a: Melody, b: Melody, *, steps: int = 5, method: str = "slerp",
-                attribute: str = "note_density", amount: float = 1.0, vector=None) -> ModelRun:
-    """Reconstruct ``a``, interpolate ``a`` → ``b`` in ``steps`` (``method`` on the posterior
-    means) and decode ``a``'s mean plus ``amount`` × ``vector`` (D,), with ``tm`` (a
-    TrainedModel); greedy decoding under each input's chords throughout.
+def reconstruct_and_interpolate(tm, a: Melody, b: Melody, *, steps: int = 5, method: str = "slerp") -> ModelRun:
+    """Reconstruct ``a`` and interpolate ``a`` → ``b`` in ``steps`` (``method`` on the posterior
+    means) with ``tm`` (a TrainedModel), greedy decoding under each input's chords.
 
     Raises MelodyError (from the model) when a melody is not the model's length, ValueError for
-    a bad ``steps``/``method`` or a vector of another size, KeyError for an unknown attribute."""
+    a bad ``steps`` or ``method``."""
     _, mu, _ = tm.encode([a])
     recon = decode_one(tm, mu[0], a.chroma, qpm=a.qpm)
     path = tm.interpolate(a, b, steps=steps, method=method)
-    run = ModelRun(recon, agreement(a.tokens, recon.tokens), path,
-                   path_changes(np.stack([m.tokens for m in path])), attribute, float(amount))
+    return ModelRun(recon, agreement(a.tokens, recon.tokens), path, path_changes(np.stack([m.tokens for m in path])))
+
+
+def shift_of(tm, a: Melody, recon: Melody, *, attribute: str, amount: float, vector) -> dict:
+    """``a``'s posterior mean plus ``amount`` × ``vector`` (D,) decoded greedily by ``tm`` under
+    ``a``'s chords, with ``attribute`` measured on ``a``, on ``recon`` (``tm``'s reconstruction
+    of ``a``) and on the shifted melody: the shift fields of a :class:`ModelRun`.
+
+    Raises ValueError for a vector of another size, KeyError for an unknown attribute."""
+    _, mu, _ = tm.encode([a])
+    shifted = decode_one(tm, steer(mu[0], vectors={attribute: vector}, amounts={attribute: amount}),
+                         a.chroma, qpm=a.qpm)
+    values = compute(np.stack([a.tokens, recon.tokens, shifted.tokens]), (attribute,))[attribute]  # (3,)
+    return {"attribute": attribute, "amount": float(amount), "shifted": shifted,
+            "shift_values": dict(zip(("input", "reconstruction", "shifted"), map(float, values))),
+            "shift_kept": agreement(a.tokens, shifted.tokens)}
+
+
+def compare_one(tm, a: Melody, b: Melody, *, steps: int = 5, method: str = "slerp",
+                attribute: str = "note_density", amount: float = 1.0, vector=None) -> ModelRun:
+    """:func:`reconstruct_and_interpolate`, then (with a ``vector``) the fields of :func:`shift_of`."""
+    run = reconstruct_and_interpolate(tm, a, b, steps=steps, method=method)
     if vector is None:
         return run
-    run.shifted = decode_one(tm, steer(mu[0], vectors={attribute: vector}, amounts={attribute: amount}),
-                             a.chroma, qpm=a.qpm)
-    values = compute(np.stack([a.tokens, recon.tokens, run.shifted.tokens]), (attribute,))[attribute]  # (3,)
-    run.shift_values = dict(zip(("input", "reconstruction", "shifted"), map(float, values)))
-    run.shift_kept = agreement(a.tokens, run.shifted.tokens)
-    return run
+    return replace(run, **shift_of(tm, a, run.recon, attribute=attribute, amount=amount, vector=vector))
 
 
 def shared_corpus_rows(rows_a: list[dict], rows_b: list[dict], label_a: str, label_b: str,

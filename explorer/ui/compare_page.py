@@ -9,12 +9,15 @@ pair of melodies is cached by the model's fingerprint and the melodies.
 """
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 import streamlit as st
 
 from explorer.latent.attribute_vectors import MIN_SEGMENTS, attribute_vectors, training_rows
-from explorer.latent.compare import compare_one, length_mismatch, shared_corpus_rows
+from explorer.latent.compare import (ModelRun, length_mismatch, reconstruct_and_interpolate, shared_corpus_rows,
+                                     shift_of)
 from explorer.models.card import comparison_rows
 from explorer.models.checkpoint import CheckpointError, available_checkpoints, read_metadata
 from explorer.models.registry import spec_of
@@ -55,9 +58,14 @@ def _data_vectors(model: str, data: str, _tm, _ds) -> dict:
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
-def _run(model: str, a: tuple, b: tuple, steps: int, method: str, attr: str, amount: float, vector, _tm):
-    return compare_one(_tm, Melody(*a), Melody(*b), steps=steps, method=method, attribute=attr, amount=amount,
-                       vector=vector)
+def _base(model: str, a: tuple, b: tuple, steps: int, method: str, _tm) -> ModelRun:
+    return reconstruct_and_interpolate(_tm, Melody(*a), Melody(*b), steps=steps, method=method)
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _shift(model: str, a: tuple, attr: str, amount: float, vector, _tm, _recon) -> dict:
+    """The shift fields of a ModelRun; keyed without ``_recon``, which the model and A determine."""
+    return shift_of(_tm, Melody(*a), _recon, attribute=attr, amount=amount, vector=vector)
 
 
 def _arrays(m: Melody) -> tuple:
@@ -303,7 +311,10 @@ def compare_page():
     try:
         for i, (m, label, (vec, _)) in enumerate(zip(models, labels, vecs)):
             bar.progress(i / 2, text=f"{label}: reconstruction, {steps}-step interpolation and the vector shift…")
-            runs.append(_run(model_key(m), _arrays(a), _arrays(b), steps, method, attr, amount, vec, m))
+            run = _base(model_key(m), _arrays(a), _arrays(b), steps, method, m)
+            if vec is not None:
+                run = replace(run, **_shift(model_key(m), _arrays(a), attr, amount, vec, m, run.recon))
+            runs.append(run)
     except (MelodyError, ValueError) as exc:
         bar.empty()
         st.error(f"These melodies cannot go through both models: {exc}.")
