@@ -44,7 +44,7 @@ def test_home_names_the_model_and_its_figures(tmp_path, monkeypatch):
     links = {link.proto.page: link.value for link in at.page_link}  # page: its url path
     pages = present_pages(REPO)
     assert list(links) == [p.url for p in pages] and len(pages) >= 9
-    assert all(links[p.url] == f"**{p.title}**: {p.what}" for p in pages)
+    assert all(links[p.url] == p.title and p.what in text for p in pages)
     at.sidebar.selectbox(key="model_name").set_value("zz-foreign").run()
     assert not at.exception
     errors = " ".join(e.value for e in at.sidebar.error)

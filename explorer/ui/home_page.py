@@ -68,7 +68,9 @@ def home_page():
     st.markdown("**Audio:** " + ("FluidSynth, General-MIDI soundfont TimGM6mb" if settings.audio else "off"))
     st.subheader("Pages")
     for page in present_pages(_app_root()):
-        st.page_link(page.file, label=f"**{page.title}**: {page.what}", icon=page.icon)
+        link, what = st.columns([1, 3], vertical_alignment="center")  # a link's label does not wrap: the words beside it do
+        link.page_link(page.file, label=page.title, icon=page.icon)
+        what.markdown(page.what)
 
 
 def _app_root() -> Path:
