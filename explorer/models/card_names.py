@@ -26,27 +26,29 @@ FIGURE_NAMES = {key: label for label, key in COMPARE_COLUMNS} | {
     "concept_consistency.prior": "concept kept (prior residual)", "interpretability.mean": "interpretability"}
 
 
+def _same_corpus(a: str, b: str) -> bool:
+    """Whether two ways of naming a corpus (an id, a file stem, an unseen-corpus key) agree:
+    one starts with the other, without a ``music21:`` prefix and case (``oneills`` ~ ``oneills1850``)."""
+    a, b = a.split(":", 1)[-1].lower(), b.split(":", 1)[-1].lower()
+    return bool(a and b) and (a.startswith(b) or b.startswith(a))
+
+
 def source_name(source: str) -> str:
     """A readable name of a corpus id (``music21:oneills1850``) or an unseen-corpus key (``oneills``)."""
     if source in SOURCE_NAMES:
         return SOURCE_NAMES[source]
-    bare = source.split(":", 1)[-1]
-    for known, name in SOURCE_NAMES.items():
-        k = known.split(":", 1)[-1].lower()
-        if bare and (k.startswith(bare.lower()) or bare.lower().startswith(k)):
-            return name
-    return bare
+    return next((name for known, name in SOURCE_NAMES.items() if _same_corpus(known, source)),
+                source.split(":", 1)[-1])
 
 
 def _training_sources(card: dict) -> list[str]:
     """The card's sources, readable, in the order its data files were given (the order the
     checkpoint's file name and the README use); unmatched ones after."""
     data = card.get("data") or {}
-    files = [re.sub(r"\d+$", "", PurePath(str(f)).stem.lower()) for f in data.get("files") or []]
+    files = [re.sub(r"\d+$", "", PurePath(str(f)).stem) for f in data.get("files") or []]  # nottingham16 → nottingham
 
     def rank(src: str) -> int:
-        k = src.split(":", 1)[-1].lower()
-        return next((i for i, f in enumerate(files) if f and (k.startswith(f) or f.startswith(k))), len(files))
+        return next((i for i, f in enumerate(files) if _same_corpus(src, f)), len(files))
 
     sources = [str(s) for s in data.get("sources") or []]
     return [source_name(s) for s in sorted(sources, key=rank)]
