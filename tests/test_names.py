@@ -22,6 +22,9 @@ def test_the_full_name_is_the_family_and_the_corpora_in_the_order_they_were_give
         == "MusicVAE 16-bar · Nottingham + O'Neill's"
     assert full_name(_card("extres", config={"concept": "contour"})) == "ExtRes contour · Nottingham + POP909 + Bach"
     assert full_name({"model": "arvae"}) == "AR-VAE"  # no data in the card: the family alone
+    # a performance card records its model's name (virtuoso), not the family's, and its sources bare
+    assert full_name({"model": "virtuoso", "data": {"sources": ["vienna4x22", "batik", "emotion"]}}) \
+        == "The performance-style CVAE (VirtuosoNet-like) · Vienna 4x22 + Batik plays Mozart + the emotion set"
     assert source_name("music21:essenFolksong") == "Essen" and source_name("oneills") == "O'Neill's"
     assert source_name("music21:someCollection") == "someCollection"
 

@@ -114,6 +114,8 @@ def test_shipped_model_plays_an_emotion_preset(tmp_cache, monkeypatch, tmp_path)
     assert not at.error, [e.value for e in at.error]
     assert at.subheader[0].value == "Mozart K.545 i (exposition) — emotion Sad"
     assert len(at.get("audio")) == 1
+    assert "**The performance-style CVAE (VirtuosoNet-like) · Vienna 4x22 + Batik plays Mozart + the emotion set** " \
+           "(virtuoso-vienna-batik-emotion)" in [c.value for c in at.sidebar.caption]
     # the emotion set's labels, explained where they are not plain words
     assert at.selectbox(key="perf_emotion").options == [
         "Anger", "Enjoy (joyful)", "OR (ordinary: played as usual, no emotion asked for)", "Relax", "Sad"]

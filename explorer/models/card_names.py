@@ -18,7 +18,8 @@ from explorer.models.registry import SPECS, TARGETS, UNSEEN_TARGETS
 SOURCE_NAMES = {"nottingham": "Nottingham", "pop909": "POP909", "music21:bach": "Bach",
                 "music21:oneills1850": "O'Neill's", "music21:airdsAirs": "Aird's",
                 "music21:essenFolksong": "Essen", "music21:ryansMammoth": "Ryan's Mammoth",
-                "music21:monteverdi": "Monteverdi", "music21:trecento": "Trecento"}
+                "music21:monteverdi": "Monteverdi", "music21:trecento": "Trecento",
+                "vienna4x22": "Vienna 4x22", "batik": "Batik plays Mozart", "emotion": "the emotion set"}
 #: a figure of the own test split this far below its target (a share of the target) makes the model weak
 WEAK_SHORTFALL = 0.2
 FIGURE_NAMES = {key: label for label, key in COMPARE_COLUMNS} | {
@@ -55,13 +56,15 @@ def _training_sources(card: dict) -> list[str]:
 
 
 def family_title(card: dict) -> str:
-    """The family's name as its spec's help starts (``EC²-VAE``), with its segment length when
-    longer than 2 bars and an ExtRes model's concept; the card's model id for an unknown family."""
+    """The family's name as its spec's help starts (``EC²-VAE``; the spec found by its name or by
+    its model's, as a performance card records ``virtuoso``), with its segment length when longer
+    than 2 bars and an ExtRes model's concept; the card's model id for an unknown family."""
     model = str(card.get("model") or "")
-    spec = SPECS.get(model)
+    spec = SPECS.get(model) or next((s for s in SPECS.values() if getattr(s.model, "name", None) == model), None)
     if spec is None:
         return model or "unknown model"
     title = re.split(r"[:,]", spec.help, maxsplit=1)[0].strip() or model
+    title = title[:1].upper() + title[1:]
     if spec.bars and spec.bars > 2:
         title += f" {spec.bars}-bar"
     concept = (card.get("config") or {}).get("concept")

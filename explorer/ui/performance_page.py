@@ -20,6 +20,7 @@ from explorer.data.default import DEFAULT_SCORES, default_score_notes
 from explorer.data.performance_features import score_from_upload
 from explorer.data.performances import ACCEPTED_SCORES, PerformanceDataError, default_data_root
 from explorer.limits import limit, mb
+from explorer.models.card_names import full_name
 from explorer.models.checkpoint import CheckpointError, available_checkpoints
 from explorer.models.performance_style import STYLE_MODES, ScoreTooLong, check_length
 from explorer.ui.player import play_midi_ui
@@ -117,10 +118,13 @@ def _model_ui():
         return None, ""
     name = st.sidebar.selectbox("Performance model", list(ckpts), key="perf_model")
     try:
-        return load_performance_model(str(ckpts[name]), ckpts[name].stat().st_mtime), name
+        ps = load_performance_model(str(ckpts[name]), ckpts[name].stat().st_mtime)
     except CheckpointError as exc:
         st.error(f"This checkpoint cannot be used: {exc}")
         return None, ""
+    if ps.card.get("model"):
+        st.sidebar.caption(f"**{full_name(ps.card)}** ({name})")
+    return ps, name
 
 
 def _score_ui(root):
