@@ -46,10 +46,12 @@ def _samples(page, i: int) -> np.ndarray:
     return x
 
 
-def _choose_second(page, name: str):
+def _choose_second(page, shown: str, name: str):
+    """Pick the model shown as ``shown`` (its name from the card) in the page's picker; the URL
+    then holds its checkpoint ``name``."""
     box = page.get_by_role("combobox", name="Second model")
     box.click()
-    page.keyboard.type(name)  # filter the list, then take the match
+    page.keyboard.type(shown)  # filter the list, then take the match
     page.keyboard.press("Enter")
     page.wait_for_url(f"**model2={name}**")
 
@@ -59,9 +61,9 @@ def test_two_chosen_models_play_reconstructions_that_differ(page, app_url):  # n
     _wait_for_new_audio(page, 1)
     before = _src(page, 1)
     assert page.get_by_role("combobox", name="Second model").input_value() != FIRST
-    _choose_second(page, "ec2vae-nottingham-pop909-bach")
+    _choose_second(page, "EC²-VAE · Nottingham", "ec2vae-nottingham-pop909-bach")
     _wait_for_new_audio(page, 1, before)
-    page.locator(RECON.format(1)).get_by_text("ec2vae-nottingham-pop909-bach").first.wait_for()
+    page.locator(RECON.format(1)).get_by_text("EC²-VAE · Nottingham + POP909 + Bach").first.wait_for()
     first, second = _samples(page, 0), _samples(page, 1)
     for x in (first, second):
         assert float(np.sqrt(np.mean(np.square(x)))) > 1e-3  # not silence
@@ -74,7 +76,7 @@ def test_two_chosen_models_play_reconstructions_that_differ(page, app_url):  # n
 def test_a_2_bar_and_a_16_bar_model_get_a_clear_message(page, app_url):  # noqa: F811
     open_page(page, app_url, "Compare models", f"compare?model={FIRST}&steps=3")
     _wait_for_new_audio(page, 1)
-    _choose_second(page, "musicvae16-nottingham-oneills")
+    _choose_second(page, "MusicVAE 16-bar", "musicvae16-nottingham-oneills")
     error = page.locator('[data-testid="stAlertContentError"]')
     error.wait_for()
     text = error.inner_text()

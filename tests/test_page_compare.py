@@ -117,7 +117,7 @@ def test_a_16_bar_model_is_paired_with_a_16_bar_model():
     at = run_app(PAGE, timeout=300, model="musicvae16-tiny")
     assert at.selectbox(key="cmp_model2").value == "musicvae16-nottingham-oneills"  # the shipped 16-bar one
     assert not at.error
-    assert [r["model"] for r in glance(at)] == ["musicvae16-tiny", "musicvae16-nottingham-oneills"]
+    assert [r["model"] for r in glance(at)] == ["musicvae16-tiny", "MusicVAE 16-bar · Nottingham + O'Neill's"]
 
 
 @pytest.fixture
@@ -130,13 +130,16 @@ def test_two_shipped_models_show_their_cards_and_the_corpora_neither_saw():
     """The shipped MusicVAE and AR-VAE: both stored note-density vectors raise the note density of
     the melody (their cards: +1 × the vector raised it for 99% and more of the test melodies), and
     the cards' figures on Essen (a corpus neither was trained on) stand side by side."""
-    a, b = "musicvae-nottingham-pop909-bach", "arvae-oneills-airds-nottingham"
-    at = run_app(PAGE, timeout=300, model=a, model2=b)
+    at = run_app(PAGE, timeout=300, model="musicvae-nottingham-pop909-bach", model2="arvae-oneills-airds-nottingham")
+    a, b = "MusicVAE · Nottingham + POP909 + Bach", "AR-VAE · O'Neill's + Aird's + Nottingham"  # from the cards
+    assert f"{b} · 2 bars" in at.selectbox(key="cmp_model2").options
     rows = glance(at)
+    assert [r["model"] for r in rows] == [a, b]
     assert all(r["+1 × note density: change"] > 0 for r in rows), rows
     (shared,) = [t for t in tables(at, "corpus") if f"greedy · {a}" in t.columns]
     assert list(shared["corpus"]) == ["essen (never seen)"]
-    cards = [TrainedModel.load(ROOT / "assets" / "checkpoints" / f"{n}.safetensors", device="cpu").card for n in (a, b)]
+    cards = [TrainedModel.load(ROOT / "assets" / "checkpoints" / f"{n}.safetensors", device="cpu").card
+             for n in ("musicvae-nottingham-pop909-bach", "arvae-oneills-airds-nottingham")]
     assert shared[f"greedy · {a}"][0] == cards[0]["unseen"]["essen"]["recon_accuracy_greedy"]
     assert shared[f"greedy · {b}"][0] == cards[1]["unseen"]["essen"]["recon_accuracy_greedy"]
     assert sum(c.value.startswith("Vector stored with the checkpoint") for c in at.main.caption) == 2

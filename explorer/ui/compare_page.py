@@ -19,6 +19,7 @@ from explorer.latent.attribute_vectors import MIN_SEGMENTS, attribute_vectors, t
 from explorer.latent.compare import (ModelRun, length_mismatch, reconstruct_and_interpolate, shared_corpus_rows,
                                      shift_of)
 from explorer.models.card import comparison_rows
+from explorer.models.card_names import full_name
 from explorer.models.checkpoint import CheckpointError, available_checkpoints, read_metadata
 from explorer.models.registry import spec_of
 from explorer.models.trained import INTERPOLATIONS
@@ -27,7 +28,7 @@ from explorer.music.convert import melodies_to_midi, midi_to_bytes
 from explorer.music.melody import STEPS_PER_BAR, Melody, MelodyError
 from explorer.ui.keys import data_key, model_key
 from explorer.ui.melody_source import melody_source_ui
-from explorer.ui.model_picker import load_model
+from explorer.ui.model_picker import card_of, load_model
 from explorer.ui.player import play_midi_ui, play_ui
 from explorer.ui.segment_picker import start_picker_at
 from explorer.ui.sidebar import keep_across_pages, sidebar_ui
@@ -116,33 +117,40 @@ def _default_second(names: list, bars: dict, first: str, first_bars: int) -> str
     return (same or [n for n in names if n != first] or names)[0]
 
 
-def second_model_ui(tm, label: str):
-    """Choose the second model (any shipped melody model); (TrainedModel, name) or None after
-    saying why there is none (no checkpoint, another melody length, a broken file)."""
+def _display_name(name: str, card: dict) -> str:
+    """The model's name from its card (family · corpora, as the sidebar's caption), else the file's."""
+    return full_name(card) if card.get("model") else name
+
+
+def second_model_ui(tm, first: str, label: str):
+    """Choose the second model (any shipped melody model) beside ``tm`` (checkpoint ``first``,
+    called ``label``); (TrainedModel, its label) or None after saying why there is none (no
+    checkpoint, another melody length, a broken file)."""
     ckpts = available_checkpoints()
     bars = {n: _bars_of(str(p), p.stat().st_mtime) for n, p in ckpts.items()}
     names = [n for n in ckpts if bars[n] is not None]
     if not names:
         st.error("There is no shipped melody model to compare with (no checkpoint in the models folder).")
         return None
+    shown = {n: _display_name(n, card_of(str(ckpts[n]), ckpts[n].stat().st_mtime)) for n in names}
     first_bars = tm.n_steps // STEPS_PER_BAR
     ss = st.session_state
     if ss.get("cmp_model2") not in names:
-        ss.cmp_model2 = _default_second(names, bars, label, first_bars)
-    name = st.selectbox("Second model", names, key="cmp_model2", format_func=lambda n: f"{n} · {bars[n]} bars",
+        ss.cmp_model2 = _default_second(names, bars, first, first_bars)
+    name = st.selectbox("Second model", names, key="cmp_model2", format_func=lambda n: f"{shown[n]} · {bars[n]} bars",
                         help="Any shipped melody model; it must read melodies as long as the sidebar's model.")
     st.query_params["model2"] = name
-    problem = length_mismatch(label, tm.n_steps, name, bars[name] * STEPS_PER_BAR)
+    problem = length_mismatch(label, tm.n_steps, shown[name], bars[name] * STEPS_PER_BAR)
     if problem:
-        fits = [n for n in names if bars[n] == first_bars and n != label]
+        fits = [shown[n] for n in names if bars[n] == first_bars and n != first]
         st.error(problem + (f" Models of {first_bars} bars: {', '.join(fits)}." if fits else
                             f" No other shipped model reads {first_bars}-bar melodies; choose another model "
                             "in the sidebar."))
         return None
     try:
-        return load_model(str(ckpts[name]), ckpts[name].stat().st_mtime), name
+        return load_model(str(ckpts[name]), ckpts[name].stat().st_mtime), shown[name]
     except CheckpointError as exc:
-        st.error(f"{name} cannot be loaded: {exc}")
+        st.error(f"{shown[name]} cannot be loaded: {exc}")
         return None
 
 
@@ -290,12 +298,12 @@ def compare_page():
         st.info("Choose a model in the sidebar (**Model**); this page runs a melody through it and a second model.")
         return
     init_state()
-    label1 = settings.model_label or tm.name
-    second = second_model_ui(tm, label1)
+    label1 = _display_name(settings.model_label or tm.name, tm.card)
+    second = second_model_ui(tm, settings.model_label, label1)
     if second is None:
         return
-    tm2, name2 = second
-    labels = [label1, name2 if name2 != label1 else f"{name2} (again)"]
+    tm2, label2 = second
+    labels = [label1, label2 if label2 != label1 else f"{label2} (again)"]
     ds = settings.dataset
     start_picker_at(ds, "cmp_b", 1 / 3)
     pair = _melodies_ui(settings, tm.n_steps)
