@@ -157,6 +157,91 @@ def bench_slider(repeat: int = 40) -> dict:
             "n": len(t), "model": ckpts[0].stem}
 
 
+def _map_latents(tm=None):
+    """(TrainedModel, dataset, rows, latent means (M, D)) of the map the Latent map page opens
+    with: the first shipped model (or ``tm``) on the default data, at most 10k segments."""
+    from explorer.latent import projection as P
+
+    tm = tm or _models()[0][1]
+    _, _, ds = _melody_batch(1, tm.n_steps)
+    rows = P.subset_rows(len(ds), P.DEFAULT_MAX_POINTS)
+    return tm, ds, rows, P.dataset_latents(tm, ds, rows)
+
+
+def bench_tsne(repeat: int = 1) -> dict:
+    """t-SNE of the latent means of the default data (10k segments) under the first shipped model,
+    cold (no cache), with the Latent map's settings and threads; in seconds, with the fraction of
+    each point's 10 nearest latent neighbours that stay among its 10 nearest on the map."""
+    from explorer.latent import projection as P
+
+    _, _, rows, mu = _map_latents()
+    params = {"n_jobs": P.tsne_threads(len(mu))}
+    out = {"points": len(mu), "dims": mu.shape[1], "params": P.method_params("t-SNE", params)}
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        coords = P.project(mu, "t-SNE", params).coords
+        times.append(time.perf_counter() - t0)
+    return out | {"p50_s": round(float(np.median(times)), 1), "max_s": round(max(times), 1), "n": repeat,
+                  "knn10_kept": round(P.neighbour_preservation(mu, coords, 10), 3)}
+
+
+def bench_map_open(repeat: int = 20) -> dict:
+    """The Latent map page in Streamlit's AppTest with the first shipped model on the default
+    data (10k points, PCA), in a new process state and an empty disk cache: the time from the
+    script's start to the map being sent (first open), the whole first run (which then encodes
+    the latents), and picking segments afterwards (a click: new selection, audio, neighbours)."""
+    import tempfile
+    from pathlib import Path
+
+    import streamlit as st
+    from streamlit.testing.v1 import AppTest
+
+    from explorer.device import set_interactive_threads
+    from explorer.ui import map_page
+
+    set_interactive_threads()  # as app.py does
+    name = _models()[0][0]
+    page = Path(__file__).resolve().parents[1] / "pages" / "latent_map.py"
+    sent = []
+    draw = map_page.draw_map
+
+    def timed_draw(*args, **kwargs):
+        out = draw(*args, **kwargs)
+        sent.append(time.perf_counter())
+        return out
+
+    old_cache = os.environ.get("LATENT_EXPLORER_CACHE")
+    with tempfile.TemporaryDirectory() as tmp:
+        os.environ["LATENT_EXPLORER_CACHE"] = tmp
+        map_page.draw_map = timed_draw
+        try:
+            st.cache_data.clear()
+            st.cache_resource.clear()
+            at = AppTest.from_file(str(page), default_timeout=600)
+            at.query_params.update(model=name, method="PCA", points="10000")
+            t0 = time.perf_counter()
+            at.run()
+            total = time.perf_counter() - t0
+            if at.exception or not sent:
+                return {"error": str(at.exception[0].value)[:200] if at.exception else "no map drawn"}
+            first = {"to_map_ms": round((sent[0] - t0) * 1000), "first_run_ms": round(total * 1000), "model": name}
+            times = []
+            for row in np.linspace(0, 9000, repeat + 1).astype(int):
+                t0 = time.perf_counter()
+                at.number_input(key=map_page.PICK_KEY).set_value(int(row) + 1).run()
+                times.append((time.perf_counter() - t0) * 1000)
+        finally:
+            map_page.draw_map = draw
+            if old_cache is None:
+                os.environ.pop("LATENT_EXPLORER_CACHE", None)
+            else:
+                os.environ["LATENT_EXPLORER_CACHE"] = old_cache
+    t = np.asarray(times[1:])  # the first pick warms the player up
+    return first | {"pick_p50_ms": round(float(np.percentile(t, 50))), "pick_p95_ms": round(float(np.percentile(t, 95))),
+                    "n": len(t)}
+
+
 BENCHMARKS = {
     "attributes": bench_attributes,
     "render": bench_render,
@@ -166,6 +251,8 @@ BENCHMARKS = {
     "decode": bench_decode,
     "decode-render": bench_decode_render,
     "slider": bench_slider,
+    "tsne": bench_tsne,
+    "map-open": bench_map_open,
 }
 
 

@@ -121,6 +121,28 @@ def _cmd_bench(args) -> int:
     return 0
 
 
+def _cmd_project(args) -> int:
+    from explorer.data.default import load_default
+    from explorer.latent.projection import DEFAULT_MAX_POINTS, subset_rows
+    from explorer.latent.shipped import build_shipped
+    from explorer.models.checkpoint import available_checkpoints
+    from explorer.models.trained import TrainedModel
+    from explorer.paths import assets_dir
+
+    shipped = {n: p for n, p in available_checkpoints().items()
+               if p.resolve().parent == (assets_dir() / "checkpoints").resolve()}
+    unknown = [n for n in args.models if n not in shipped]
+    if unknown:
+        print(f"error: not a shipped model: {unknown}; shipped: {sorted(shipped)}", file=sys.stderr)
+        return 2
+    for name in args.models or sorted(shipped):
+        tm = TrainedModel.load(shipped[name], device="cpu")
+        ds = load_default(bars=tm.n_steps // 16)
+        path = build_shipped(tm, ds, subset_rows(len(ds), DEFAULT_MAX_POINTS), progress=print)
+        print(f"wrote {path} ({path.stat().st_size // 1024} KiB)")
+    return 0
+
+
 def _cmd_train(args) -> int:
     from explorer.train.trainer import TrainSettings, parse_settings, train
 
@@ -368,6 +390,11 @@ def make_parser() -> argparse.ArgumentParser:
                     "midi, encode, decode, decode-render")
     bn.add_argument("--json", action="store_true", help="(the output is always JSON)")
     bn.set_defaults(func=_cmd_bench)
+
+    pj = sub.add_parser("project", help="write the shipped models' PCA and t-SNE maps of the default data "
+                        "(assets/projections), which the Latent map reads instead of computing them")
+    pj.add_argument("models", nargs="*", help="shipped model names (default: all)")
+    pj.set_defaults(func=_cmd_project)
     return p
 
 

@@ -197,3 +197,39 @@ def test_encoding_and_projecting_show_a_status_then_come_from_memory_or_disk():
     labels = statuses(run_map(points="97"))
     assert labels[0].startswith("Read the latents of 97 segments from the disk cache")
     assert labels[1].startswith("Read the map from the disk cache")
+
+
+def test_latent_choice_comes_from_and_goes_to_the_url():
+    at = run_map("ec2vae-tiny", latent="rhythm")
+    assert at.selectbox(key="map_group").value == "rhythm" and at.query_params["latent"] == "rhythm"
+    at.selectbox(key="map_group").set_value("pitch").run()
+    assert ok(at).query_params["latent"] == "pitch"
+    assert run_map("ec2vae-tiny", latent="nonsense").selectbox(key="map_group").value == "whole z"
+
+
+def test_a_shipped_map_is_drawn_without_computing_and_a_far_out_point_stays_off_the_axes(app_env, tmp_path,
+                                                                                          monkeypatch):
+    from explorer.latent import projection as P
+    from explorer.latent import shipped as S
+    from explorer.models.trained import TrainedModel
+
+    monkeypatch.setattr(S, "shipped_dir", lambda: tmp_path / "projections")
+    tm, ds = TrainedModel.load(app_env / "arvae-tiny.safetensors", device="cpu"), default_dataset()
+    rows = P.subset_rows(len(ds), 98)  # a size no other test uses: nothing in memory
+    file = S.build_shipped(tm, ds, rows, methods=("PCA",))
+    with np.load(file) as npz:
+        arrays = {k: npz[k] for k in npz.files}
+    key = S.shipped_key(tm, ds, rows, P.WHOLE_Z, "PCA", {})
+    arrays[key][5] = arrays[key][:, 0].max() * 1000  # one point far away from the rest
+    np.savez(file, **arrays)
+    monkeypatch.setitem(P.METHODS, "PCA", P.Method(lambda *a: pytest.fail("computed"), P.METHODS["PCA"].restore,
+                                                   {"seed": 0}))
+    at = run_map(points="98")
+    assert any("map shipped with the app" in c.value for c in at.caption)
+    # no map computed or read from the cache; only the latents (which build_shipped left on disk), after the map
+    assert [s.label.split(" in ")[0] for s in at.status] == ["Read the latents of 98 segments from the disk cache"]
+    spec = map_spec(at)
+    np.testing.assert_allclose(xs(spec["data"][0]), arrays[key][:, 0].astype(float), rtol=1e-3)
+    x0, x1 = spec["layout"]["xaxis"]["range"]
+    assert x1 < arrays[key][5, 0] and (np.delete(arrays[key][:, 0], 5) <= x1).all()
+    assert any("1 far-out point outside the axes" in c.value for c in at.caption)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import logging
+import os
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,6 +33,10 @@ from explorer.paths import content_key
 DEFAULT_MAX_POINTS = 10_000
 WHOLE_Z = "whole z"
 Progress = Callable[[int, int], None]  # (done, total)
+#: t-SNE iterations: early exaggeration, then the main phase (openTSNE's defaults are 250 and 500).
+TSNE_EARLY_ITER, TSNE_ITER = 125, 250
+#: Embedding units per FFT interpolation interval (openTSNE's default 1).
+FFT_INTS_PER_INTERVAL = 5
 
 
 # ---- which rows, which columns ----------------------------------------------------
@@ -182,13 +187,25 @@ def _quiet(logger: str):
         log.setLevel(old)
 
 
+def tsne_threads(n: int) -> int:
+    """Threads for a t-SNE of ``n`` points: one below 3000 points (threads only pay off on big
+    maps, and the CPU may be shared), else up to 4."""
+    return 1 if n < 3000 else min(4, os.cpu_count() or 1)
+
+
 def _tsne(params, n: int, callbacks=None):
     from openTSNE import TSNE
 
     # perplexity must stay below N/3 for the neighbour search openTSNE runs
     perplexity = float(min(params["perplexity"], max((n - 1) / 3.0, 1.0)))
-    return TSNE(perplexity=perplexity, n_iter=params["n_iter"], random_state=params["seed"],
-                n_jobs=params.get("n_jobs", 1), callbacks=callbacks, callbacks_every_iters=25)
+    # Speed (see docs/benchmarks.md, `explorer bench tsne`): the FFT gradient at every size, and
+    # FFT_INTS_PER_INTERVAL embedding units per interpolation interval instead of 1 -- the
+    # grid otherwise grows with the map's spread, and the main phase of a 10k map spent 80 % of
+    # its time there; fewer iterations on top. PCA initialisation is openTSNE's default.
+    return TSNE(perplexity=perplexity, n_iter=params["n_iter"], early_exaggeration_iter=params["early_iter"],
+                negative_gradient_method="fft", ints_in_interval=FFT_INTS_PER_INTERVAL, initialization="pca",
+                random_state=params["seed"], n_jobs=params.get("n_jobs", 1), callbacks=callbacks,
+                callbacks_every_iters=25)
 
 
 class _TSNEMapper:
@@ -209,7 +226,7 @@ class _TSNEMapper:
 
 
 def _fit_tsne(X, params, progress=None):
-    total = 250 + params["n_iter"]  # early exaggeration, then the main phase
+    total = params["early_iter"] + params["n_iter"]  # early exaggeration, then the main phase
     done = [0]
 
     def tick(iteration, error, embedding):
@@ -246,14 +263,15 @@ def _restore_umap(X, coords, state, params):
 
 METHODS: dict[str, Method] = {
     "PCA": Method(_fit_pca, _restore_pca, {"seed": 0}),
-    "t-SNE": Method(_fit_tsne, _restore_tsne, {"perplexity": 30.0, "n_iter": 500, "seed": 0},
+    "t-SNE": Method(_fit_tsne, _restore_tsne, {"perplexity": 30.0, "n_iter": TSNE_ITER, "early_iter": TSNE_EARLY_ITER,
+                                                "seed": 0},
                     "placing new points rebuilds the neighbour index of the map's points (no new fit)"),
 }
 if importlib.util.find_spec("umap") is not None:
     METHODS["UMAP"] = Method(_fit_umap, _restore_umap, {"n_neighbors": 15, "min_dist": 0.1, "seed": 0},
                              "placing new points refits UMAP once")
 #: Parameters that change speed but not the map, left out of cache keys.
-_NOT_IN_KEY = ("n_jobs",)
+NOT_IN_KEY = ("n_jobs",)
 
 
 def umap_available() -> bool:
@@ -297,7 +315,7 @@ def method_params(method: str, params: dict | None = None) -> dict:
         extra = "" if umap_available() or method != "UMAP" else " (UMAP needs the umap-learn package)"
         raise ValueError(f"unknown projection method {method!r}{extra}; available: {list(METHODS)}")
     defaults = METHODS[method].defaults
-    unknown = set(params or {}) - set(defaults) - set(_NOT_IN_KEY)
+    unknown = set(params or {}) - set(defaults) - set(NOT_IN_KEY)
     if unknown:
         raise ValueError(f"{method} takes parameters {sorted(defaults)}, got {sorted(unknown)}")
     return {**defaults, **(params or {})}
@@ -305,7 +323,7 @@ def method_params(method: str, params: dict | None = None) -> dict:
 
 def projection_key(method: str, params: dict, key) -> str:
     """Cache key of a projection of the data identified by ``key`` (e.g. a latent key and a group)."""
-    kept = {k: v for k, v in sorted(params.items()) if k not in _NOT_IN_KEY}
+    kept = {k: v for k, v in sorted(params.items()) if k not in NOT_IN_KEY}
     return content_key("projection/v1", method, json.dumps(kept, sort_keys=True), key)
 
 
@@ -366,6 +384,25 @@ def nearest_neighbours(X: np.ndarray, query: np.ndarray, k: int = 5, exclude: in
     dist, idx = dist[0], idx[0]
     keep = idx != exclude if exclude is not None else np.ones(len(idx), bool)
     return idx[keep][:k].astype(np.int64), dist[keep][:k]
+
+
+def neighbour_preservation(X: np.ndarray, coords: np.ndarray, k: int = 10) -> float:
+    """How well a map keeps neighbourhoods: the mean fraction of each point's ``k`` nearest
+    neighbours in ``X`` (N, D) that are also among its ``k`` nearest on the map ``coords`` (N, 2).
+    1 for a perfect map, about k / N for a random one."""
+    from sklearn.neighbors import NearestNeighbors
+
+    if not 0 < k < len(X):
+        raise ValueError(f"k must be in 1..{len(X) - 1}, got {k}")
+
+    def knn(A):  # each point's k nearest others (a duplicate may come before the point itself)
+        idx = NearestNeighbors(n_neighbors=k + 1).fit(A).kneighbors(A, return_distance=False)
+        others = idx != np.arange(len(A))[:, None]
+        others[others.sum(1) > k, -1] = False
+        return idx[others].reshape(len(A), k)
+
+    a, b = knn(np.asarray(X, np.float32)), knn(np.asarray(coords, np.float64))
+    return float(np.mean([len(np.intersect1d(x, y)) for x, y in zip(a, b)]) / k)
 
 
 def correlation(a: np.ndarray, b: np.ndarray) -> float:

@@ -7,7 +7,6 @@ module keeps them in memory per process and draws them with :mod:`explorer.viz.l
 """
 from __future__ import annotations
 
-import os
 import time
 
 import numpy as np
@@ -15,6 +14,7 @@ import streamlit as st
 
 from explorer.data.tune import SkipTune
 from explorer.latent import projection as P
+from explorer.latent import shipped as S
 from explorer.lru import LRU
 from explorer.music.attributes import ATTRIBUTES, LABELS
 from explorer.music.melody import MelodyError
@@ -23,6 +23,7 @@ from explorer.ui.player import play_ui
 from explorer.ui.plot_events import clicked_rows
 from explorer.ui.sidebar import keep_across_pages, sidebar_ui
 from explorer.viz.latent_map import CATEGORIES, map_figure, mark_points, short_name, small_map_figure
+from explorer.viz.map_axes import robust_axes
 
 NO_FILTER = "(no filter)"
 K_NEIGHBOURS = 5
@@ -50,8 +51,8 @@ def _computed(key, label: str, compute):
     return value
 
 
-def _latents(tm, ds, rows):
-    """(latent key, means (M, D)); encoding shows a progress bar, a memory hit nothing."""
+def _latents(tm, ds, rows, key):
+    """The means (M, D) of ``ds[rows]`` (latent key ``key``); encoding shows a progress bar, a memory hit nothing."""
     def compute(progress):
         encoded = []  # stays empty on a disk hit: nothing was encoded
 
@@ -63,18 +64,27 @@ def _latents(tm, ds, rows):
         return mu, (f"Encoded {len(rows)} segments" if encoded else
                     f"Read the latents of {len(rows)} segments from the disk cache")
 
-    key = P.latent_key(tm, ds, rows)
-    return key, _computed(key, f"Encoding {len(rows)} segments…", compute)
+    return _computed(key, f"Encoding {len(rows)} segments…", compute)
 
 
 def _projection(X, method, params, key):
-    """(projection key, Projection) of the points X (M, d)."""
+    """The Projection of the points X (M, d)."""
     def compute(progress):
         proj = P.project(X, method, params, key=key, progress=lambda d, n: progress(d, n, f"{method} iterations"))
         return proj, "Read the map from the disk cache" if proj.from_disk else f"Computed the {method} map"
 
     pkey = P.projection_key(method, P.method_params(method, params), key)
-    return pkey, _computed(pkey, f"Computing the {method} map of {len(X)} points…", compute)
+    return _computed(pkey, f"Computing the {method} map of {len(X)} points…", compute)
+
+
+def _shipped(tm, ds, rows, lkey, group, method, params):
+    """The shipped map (assets/projections) when model, data, rows, latent and settings match it, else None;
+    the lookup (hashing the model file) is remembered in memory per latent key ``lkey``."""
+    key = ("shipped", P.projection_key(method, P.method_params(method, params), (lkey, group)))
+    hit = _memory().get(key)
+    if hit is None:
+        hit = _memory().put(key, [S.load_shipped(tm, ds, rows, group, method, params)])
+    return hit[0]
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
@@ -103,7 +113,7 @@ def _init_state(ds, tm):
             st.session_state[MAP_SELECTION_KEY] = int(p)
     groups = [P.WHOLE_Z, *tm.layout.groups]
     if st.session_state.get("map_group") not in groups:
-        st.session_state.map_group = P.WHOLE_Z
+        st.session_state.map_group = q.get("latent") if q.get("latent") in groups else P.WHOLE_Z
     sel = st.session_state.get(MAP_SELECTION_KEY)
     # the data may have changed under a stored selection
     st.session_state[PICK_KEY] = sel if sel is not None and int(sel) < len(ds) else None
@@ -139,8 +149,7 @@ def _controls(tm, n_rows):
     params = {}
     if method == "t-SNE":
         params = {"perplexity": float(st.slider("t-SNE perplexity", 5, 100, key="map_perplexity")),
-                  # threads only pay off on big maps (and the CPU may be shared)
-                  "n_jobs": 1 if min(n_rows, max_points) < 3000 else min(4, os.cpu_count() or 1)}
+                  "n_jobs": P.tsne_threads(min(n_rows, max_points))}
     return method, group, colour, int(max_points), params
 
 
@@ -163,7 +172,7 @@ def _filter_ui(attrs, rows):
     return (v >= a - 1e-9) & (v <= b + 1e-9)
 
 
-def _upload_ui(tm, proj, X, pkey, cols):
+def _upload_ui(tm, proj, latents, pkey, cols):
     """(coords (U, 2), bar labels, file name) of an uploaded MIDI placed on the map, or None."""
     from explorer.data.upload import ACCEPTED
 
@@ -187,7 +196,7 @@ def _upload_ui(tm, proj, X, pkey, cols):
             needs_restore = proj.mapper is None
             with st.spinner(f"Placing {len(up_ds)} segments of {up.name}…"):
                 mu = P.encode_means(tm, up_ds.tokens, up_ds.chroma)[:, cols]
-                placed = _memory().put(key, proj.transform(mu, X))
+                placed = _memory().put(key, proj.transform(mu, latents()[:, cols]))
             if needs_restore and P.METHODS[proj.method].restore_note:
                 st.caption(f"The {proj.method} map came from the disk cache: {P.METHODS[proj.method].restore_note}.")
         labels = [f"{up.name}, bars {b + 1}–{b + up_ds.bars}" for b in up_ds.bar]
@@ -264,7 +273,7 @@ def map_page():
         return
     _init_state(ds, tm)
     method, group, colour, max_points, params = _controls(tm, len(ds))
-    st.query_params.update(method=method, points=str(max_points), color=colour)  # a view can be shared
+    st.query_params.update(method=method, points=str(max_points), color=colour, latent=group)  # a view can be shared
     rows = P.subset_rows(len(ds), max_points)
     if len(rows) < 5:
         st.info(f"The data has {len(rows)} segments; a map needs at least 5.")
@@ -273,23 +282,42 @@ def map_page():
                + (" (a fixed random subset)" if len(rows) < len(ds) else "")
                + ("" if P.umap_available() else ". UMAP: not installed (`pip install umap-learn` adds it)"))
     cols = P.group_columns(tm.layout, group)
-    lkey, mu = _latents(tm, ds, rows)
-    X = mu[:, cols]
-    pkey, proj = _projection(X, method, params, (lkey, group))
+    lkey = P.latent_key(tm, ds, rows)
+
+    def latents():
+        return _latents(tm, ds, rows, lkey)
+
+    proj = _shipped(tm, ds, rows, lkey, group, method, params)
+    if proj is None:
+        proj = _projection(latents()[:, cols], method, params, (lkey, group))
+    else:
+        st.caption(f"The {method} map shipped with the app for this model and data (`explorer project` makes it).")
+    pkey = P.projection_key(method, proj.params, (lkey, group))
     attrs = ds.attributes()
     keep = _filter_ui(attrs, rows)
-    placed = _upload_ui(tm, proj, X, pkey, cols)
-    fig = map_figure(proj.coords, ds, rows, attrs, colour, keep, revision=f"{method}/{group}/{len(rows)}")
+    placed = _upload_ui(tm, proj, latents, pkey, cols)
+    draw_map(proj.coords, ds, rows, attrs, colour, keep, placed, revision=f"{method}/{group}/{len(rows)}")
+    st.number_input("…or pick a segment # (row of the data, as on the Segment player)", min_value=0,
+                    max_value=len(ds) - 1, value=None, step=1, key=PICK_KEY, on_change=_take_pick)
+    # a shipped map is drawn before the latents are encoded: neighbours and the figures below need them
+    mu = latents()
+    _selection_ui(settings, tm, rows, mu[:, cols], cols)
+    if tm.layout.regularized:
+        _regularised_ui(tm, mu, proj.coords, attrs, rows, keep, method)
+
+
+def draw_map(coords, ds, rows, attrs, colour, keep, placed, *, revision):
+    """The map of ``coords`` (M, 2) with the uploaded points ``placed`` (or None) and the
+    selected point marked, its axes fitted to the bulk of the points."""
+    fig = map_figure(coords, ds, rows, attrs, colour, keep, revision=revision)
     if placed is not None:
         mark_points(fig, placed[0], name=placed[2], symbol="star", colour="#ff3b30", size=16, text=placed[1])
     sel = st.session_state.get(MAP_SELECTION_KEY)
     if sel is not None and (pos := int(np.searchsorted(rows, sel))) < len(rows) and rows[pos] == sel:
-        mark_points(fig, proj.coords[pos:pos + 1], name="selected", symbol="circle-open", colour="#ff3b30", size=18)
-    st.caption(f"{int(keep.sum())} of {len(rows)} points shown. Hover for title, bar and attributes; "
-               "click one to hear it.")
+        mark_points(fig, coords[pos:pos + 1], name="selected", symbol="circle-open", colour="#ff3b30", size=18)
+    clipped = robust_axes(fig, coords[keep])
+    st.caption(f"{int(keep.sum())} of {len(rows)} points shown"
+               + (f" ({clipped} far-out point{'s' if clipped != 1 else ''} outside the axes: zoom out to see "
+                  f"{'them' if clipped != 1 else 'it'})" if clipped else "")
+               + ". Hover for title, bar and attributes; click one to hear it.")
     st.plotly_chart(fig, key=CHART_KEY, on_select=_take_chart_click, selection_mode="points", width="stretch")
-    st.number_input("…or pick a segment # (row of the data, as on the Segment player)", min_value=0,
-                    max_value=len(ds) - 1, value=None, step=1, key=PICK_KEY, on_change=_take_pick)
-    _selection_ui(settings, tm, rows, X, cols)
-    if tm.layout.regularized:
-        _regularised_ui(tm, mu, proj.coords, attrs, rows, keep, method)
