@@ -120,6 +120,20 @@ def test_point_in_the_url_restores_the_selection():
     assert at.subheader[0].value == f"#42: {ds.describe(42)}"
 
 
+def send_selection(at, indices, rows, **shapes):
+    """Send the map's selection event (points of trace 0 at ``indices`` with dataset ``rows``,
+    and ``box=[...]`` or ``lasso=[...]`` shapes) the way ``AppTest.run`` sends widget state
+    (private API: AppTest cannot click or drag on a plotly chart)."""
+    chart = next(c for c in at.get("plotly_chart") if "map_chart" in c.proto.id)
+    states = at._tree.get_widget_states()
+    w = states.widgets.add()
+    w.id = chart.proto.id
+    points = [{"curve_number": 0, "point_index": i, "customdata": [r]} for i, r in zip(indices, rows)]
+    w.string_value = json.dumps({"selection": {"points": points, "point_indices": list(indices),
+                                               "box": shapes.get("box", []), "lasso": shapes.get("lasso", [])}})
+    return at._run(states)
+
+
 def test_clicking_a_point_selects_its_row():
     """A click as the browser reports it: the chart's selection with the point's customdata.
 
@@ -129,13 +143,7 @@ def test_clicking_a_point_selects_its_row():
     at = run_map()
     spec = map_spec(at)
     row = spec["data"][0]["customdata"][3][0]
-    chart = next(c for c in at.get("plotly_chart") if "map_chart" in c.proto.id)
-    states = at._tree.get_widget_states()
-    w = states.widgets.add()
-    w.id = chart.proto.id
-    w.string_value = json.dumps({"selection": {"points": [{"curve_number": 0, "point_index": 3, "customdata": [row]}],
-                                             "point_indices": [3], "box": [], "lasso": []}})
-    at._run(states)
+    send_selection(at, [3], [row])
     ok(at)
     assert at.session_state["map_selection"] == row
     assert at.query_params["point"] == str(row)
@@ -233,3 +241,55 @@ def test_a_shipped_map_is_drawn_without_computing_and_a_far_out_point_stays_off_
     x0, x1 = spec["layout"]["xaxis"]["range"]
     assert x1 < arrays[key][5, 0] and (np.delete(arrays[key][:, 0], 5) <= x1).all()
     assert any("1 far-out point outside the axes" in c.value for c in at.caption)
+
+
+def test_search_by_title_and_source_keeps_the_matching_points():
+    ds = default_dataset()
+    at = run_map()
+    rows = np.array([int(r) for t in map_spec(at)["data"] for r in np.asarray(t["customdata"])[:, 0]])
+    titles = [str(ds.tune_title[ds.tune[r]]).lower() for r in rows]
+    word = next(w for t in titles for w in t.split() if len(w) > 4)
+    at.text_input(key="map_title").set_value(word.upper()).run()
+    assert n_points(map_spec(ok(at))) == sum(word in t for t in titles) < N
+    at.text_input(key="map_title").set_value("").run()
+    source = str(ds.source[rows[0]])
+    at.multiselect(key="map_sources").set_value([source]).run()
+    assert n_points(map_spec(ok(at))) == int((ds.source[rows] == source).sum())
+
+
+def test_a_box_selection_plays_its_segments_left_to_right_as_one_midi(monkeypatch):
+    from explorer.music.convert import melodies_to_midi, midi_to_bytes
+    from explorer.ui import map_page
+
+    played = {}
+    real = map_page.play_midi_ui
+    monkeypatch.setattr(map_page, "play_midi_ui", lambda midi, settings, *, key, name, **kw: (
+        played.__setitem__(key, (midi, name)), real(midi, settings, key=key, name=name, **kw)))
+    ds = default_dataset()
+    at = run_map()
+    trace = map_spec(at)["data"][0]
+    idx = [10, 3, 25, 7]
+    rows = [int(np.asarray(trace["customdata"])[i, 0]) for i in idx]
+    x = xs(trace)
+    want = [r for _, r in sorted(zip(x[idx], rows))]  # left to right
+    send_selection(at, idx, rows, box=[{"x": [0, 1], "y": [0, 1]}])
+    ok(at)
+    assert "map_selection" not in at.session_state  # a box is not a click
+    assert any(h.value == "Selection: 4 segments" for h in at.subheader)
+    assert any(c.value.endswith(", ".join(f"#{r}" for r in want)) for c in at.caption)
+    midi, name = played["map_lasso_play"]
+    assert name == "map_selection_4_segments"
+    assert midi == midi_to_bytes(melodies_to_midi([ds.melody(r) for r in want], gap_steps=16, program=0))
+    at.button(key="map_lasso_clear").click().run()
+    assert not any(h.value.startswith("Selection:") for h in ok(at).subheader)
+
+
+def test_the_selected_points_neighbours_are_ringed_on_the_map():
+    at = run_map()
+    at.number_input(key="map_pick").set_value(7).run()
+    ringed = next(t for t in map_spec(ok(at))["data"] if t["name"] == "neighbours")
+    labels = [int(e.label.split(":")[0][1:]) for e in at.expander if "distance" in e.label]
+    trace = map_spec(at)["data"][0]
+    pos = {int(r): i for i, r in enumerate(np.asarray(trace["customdata"])[:, 0])}
+    assert len(labels) == 5
+    np.testing.assert_allclose(sorted(xs(ringed)), sorted(xs(trace)[[pos[r] for r in labels]]))

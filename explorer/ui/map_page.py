@@ -15,11 +15,13 @@ import streamlit as st
 from explorer.data.tune import SkipTune
 from explorer.latent import projection as P
 from explorer.latent import shipped as S
+from explorer.latent.map_search import MAX_PLAYED, playing_order, search_mask
 from explorer.lru import LRU
 from explorer.music.attributes import ATTRIBUTES, LABELS
 from explorer.music.melody import MelodyError
 from explorer.ui.melody_source import MAP_SELECTION_KEY
-from explorer.ui.player import play_ui
+from explorer.music.convert import melodies_to_midi, midi_to_bytes
+from explorer.ui.player import play_midi_ui, play_ui
 from explorer.ui.plot_events import clicked_rows
 from explorer.ui.sidebar import keep_across_pages, sidebar_ui
 from explorer.viz.latent_map import CATEGORIES, map_figure, mark_points, short_name, small_map_figure
@@ -29,6 +31,7 @@ NO_FILTER = "(no filter)"
 K_NEIGHBOURS = 5
 PICK_KEY = "map_pick"
 CHART_KEY = "map_chart"
+LASSO_KEY = "map_lasso"
 
 
 # ---- memory: latents, projections and placements stay in this process -----------------
@@ -124,10 +127,15 @@ def _select(row: int):
 
 
 def _take_chart_click():
-    """on_select of the map: the clicked point's dataset row (its customdata[0]).
-    The star and ring markers carry no customdata, so clicking them selects nothing."""
-    rows = clicked_rows(st.session_state.get(CHART_KEY))
-    if rows:
+    """on_select of the map: a box or lasso keeps its points' dataset rows (customdata[0]) as
+    the selection to play; a click selects the clicked point. The star and ring markers carry
+    no customdata, so clicking them selects nothing."""
+    event = st.session_state.get(CHART_KEY) or {}
+    rows = clicked_rows(event)
+    selection = event.get("selection") or {}
+    if selection.get("box") or selection.get("lasso"):
+        st.session_state[LASSO_KEY] = rows
+    elif rows:
         _select(int(rows[-1]))
 
 
@@ -153,23 +161,26 @@ def _controls(tm, n_rows):
     return method, group, colour, int(max_points), params
 
 
-def _filter_ui(attrs, rows):
-    """The mask (M,) of points kept by the attribute-range filter."""
-    c1, c2 = st.columns([1, 3])
-    attr = c1.selectbox("Show only", [NO_FILTER, *ATTRIBUTES], key="map_filter",
+def _search_ui(ds, attrs, rows):
+    """The mask (M,) of points kept by the search: title, source and an attribute's range."""
+    c1, c2, c3, c4 = st.columns([2, 2, 2, 3])
+    title = c1.text_input("Title contains", key="map_title", placeholder="e.g. reel")
+    sources = sorted(set(ds.tune_source.tolist()))
+    chosen = c2.multiselect("Sources", sources, key="map_sources", placeholder="all sources")
+    attr = c3.selectbox("Attribute range", [NO_FILTER, *ATTRIBUTES], key="map_filter",
                         format_func=lambda a: a if a == NO_FILTER else short_name(a))
-    if attr == NO_FILTER:
-        return np.ones(len(rows), bool)
-    v = attrs[attr][rows]
-    lo, hi = float(np.nanmin(v)), float(np.nanmax(v))
-    if not hi > lo:
-        c2.caption(f"Every point has {short_name(attr)} = {lo:g}.")
-        return np.ones(len(rows), bool)
-    key = f"map_range_{attr}"
-    old = st.session_state.get(key)
-    st.session_state[key] = (max(lo, min(old[0], hi)), min(hi, max(old[1], lo))) if old else (lo, hi)
-    a, b = c2.slider(LABELS[attr], lo, hi, key=key, step=(hi - lo) / 100)
-    return (v >= a - 1e-9) & (v <= b + 1e-9)
+    ranges = {}
+    if attr != NO_FILTER:
+        v = attrs[attr][rows]
+        lo, hi = float(np.nanmin(v)), float(np.nanmax(v))
+        if not hi > lo:
+            c4.caption(f"Every point has {short_name(attr)} = {lo:g}.")
+        else:
+            key = f"map_range_{attr}"
+            old = st.session_state.get(key)
+            st.session_state[key] = (max(lo, min(old[0], hi)), min(hi, max(old[1], lo))) if old else (lo, hi)
+            ranges[attr] = c4.slider(LABELS[attr], lo, hi, key=key, step=(hi - lo) / 100)
+    return search_mask(ds, rows, title=title, sources=chosen or None, ranges=ranges, attrs=attrs)
 
 
 def _upload_ui(tm, proj, latents, pkey, cols):
@@ -204,38 +215,54 @@ def _upload_ui(tm, proj, latents, pkey, cols):
         return placed, labels, up.name
 
 
-def _selection_ui(settings, tm, rows, X, cols):
+def _selection_ui(settings, tm, rows, X, cols) -> list[int]:
+    """The selected segment, its reconstruction and its nearest neighbours; returns the
+    neighbours' dataset rows (to ring them on the map)."""
     ds = settings.dataset
-    i = st.session_state.get(MAP_SELECTION_KEY)
-    if i is None or int(i) >= len(ds):
-        st.info("Click a point on the map (or type a segment number above) to hear it, its reconstruction "
-                "and its nearest neighbours.")
-        return
-    i = int(i)
+    i = int(st.session_state[MAP_SELECTION_KEY])
     st.query_params["point"] = str(i)
     mel = ds.melody(i)
     name = f"{mel.meta['tune_id']}_bar{mel.meta['bar'] + 1}"
     st.subheader(f"#{i}: {ds.describe(i)}")
-    c1, c2 = st.columns(2)
-    with c1:
-        st.markdown("**Original**")
-        play_ui(mel, settings, key="map_orig", name=name)
-    with c2:
-        st.markdown("**Reconstruction** (posterior mean, greedy decoding)")
-        play_ui(tm.reconstruct([mel])[0], settings, key="map_recon", name=f"{name}_recon")
+    st.markdown("**Original**")
+    play_ui(mel, settings, key="map_orig", name=name)
+    st.markdown("**Reconstruction** (posterior mean, greedy decoding)")
+    play_ui(tm.reconstruct([mel])[0], settings, key="map_recon", name=f"{name}_recon")
     pos = int(np.searchsorted(rows, i))
     on_map = pos < len(rows) and rows[pos] == i
     query = X[pos] if on_map else P.encode_means(tm, ds.tokens[i:i + 1], ds.chroma[i:i + 1])[0, cols]
     idx, dist = P.nearest_neighbours(X, query, K_NEIGHBOURS, exclude=pos if on_map else None)
     space = "whole latent" if cols == slice(0, tm.layout.dims) else f"{st.session_state.map_group} latent"
-    st.markdown(f"**{len(idx)} nearest neighbours** in the {space} (Euclidean distance between posterior means, "
-                f"among the {len(rows)} points of the map)" + ("" if on_map else f"; #{i} itself is not on the map"))
+    st.markdown(f"**{len(idx)} nearest neighbours** (ringed on the map) in the {space} (Euclidean distance between "
+                f"posterior means, among the {len(rows)} points of the map)"
+                + ("" if on_map else f"; #{i} itself is not on the map"))
     for j, (p, d) in enumerate(zip(idx, dist)):
         r = int(rows[p])
         with st.expander(f"#{r}: {ds.describe(r)} · distance {d:.3f}"):
             nm = ds.melody(r)
             play_ui(nm, settings, key=f"map_nn{j}", roll=False, name=f"{nm.meta['tune_id']}_bar{nm.meta['bar'] + 1}")
             st.button("Select this one", key=f"map_nn{j}_go", on_click=_select, args=(r,))
+    return [int(rows[p]) for p in idx]
+
+
+def _clear_lasso():
+    st.session_state[LASSO_KEY] = []
+
+
+def _lasso_ui(settings, rows, coords):
+    """The segments taken by a box or lasso on the map, played one after another left to right."""
+    ds = settings.dataset
+    order = playing_order(st.session_state.get(LASSO_KEY) or [], rows, coords)
+    if not order:
+        return
+    played = order[:MAX_PLAYED]
+    st.subheader(f"Selection: {len(order)} segment{'s' if len(order) != 1 else ''}")
+    st.caption(f"Played left to right across the map{f', the first {MAX_PLAYED}' if len(order) > MAX_PLAYED else ''}"
+               f" (one bar of rest between segments): " + ", ".join(f"#{r}" for r in played))
+    mels = [ds.melody(r) for r in played]
+    midi = midi_to_bytes(melodies_to_midi(mels, gap_steps=16, program=settings.program))
+    play_midi_ui(midi, settings, key="map_lasso_play", name=f"map_selection_{len(played)}_segments")
+    st.button("Clear the selection", key="map_lasso_clear", on_click=_clear_lasso)
 
 
 def _regularised_ui(tm, mu, coords, attrs, rows, keep, method):
@@ -294,24 +321,39 @@ def map_page():
         st.caption(f"The {method} map shipped with the app for this model and data (`explorer project` makes it).")
     pkey = P.projection_key(method, proj.params, (lkey, group))
     attrs = ds.attributes()
-    keep = _filter_ui(attrs, rows)
+    keep = _search_ui(ds, attrs, rows)
     placed = _upload_ui(tm, proj, latents, pkey, cols)
-    draw_map(proj.coords, ds, rows, attrs, colour, keep, placed, revision=f"{method}/{group}/{len(rows)}")
-    st.number_input("…or pick a segment # (row of the data, as on the Segment player)", min_value=0,
-                    max_value=len(ds) - 1, value=None, step=1, key=PICK_KEY, on_change=_take_pick)
-    # a shipped map is drawn before the latents are encoded: neighbours and the figures below need them
+    left, right = st.columns([3, 2])
+    neighbours = []
+    sel = st.session_state.get(MAP_SELECTION_KEY)
+    with right:
+        if sel is None or int(sel) >= len(ds):
+            st.info("Click a point on the map (or type a segment number below it) to hear it, its reconstruction "
+                    "and its nearest neighbours. Drag a box or lasso (tools above the map) to play a selection.")
+        else:  # the latents are in memory by now (a click came after the map), or this is a shared link
+            neighbours = _selection_ui(settings, tm, rows, latents()[:, cols], cols)
+    with left:
+        draw_map(proj.coords, ds, rows, attrs, colour, keep, placed, neighbours,
+                 revision=f"{method}/{group}/{len(rows)}")
+        st.number_input("…or pick a segment # (row of the data, as on the Segment player)", min_value=0,
+                        max_value=len(ds) - 1, value=None, step=1, key=PICK_KEY, on_change=_take_pick)
+        _lasso_ui(settings, rows, proj.coords)
+    # a shipped map is drawn before the latents are encoded; the figures below need them
     mu = latents()
-    _selection_ui(settings, tm, rows, mu[:, cols], cols)
     if tm.layout.regularized:
         _regularised_ui(tm, mu, proj.coords, attrs, rows, keep, method)
 
 
-def draw_map(coords, ds, rows, attrs, colour, keep, placed, *, revision):
-    """The map of ``coords`` (M, 2) with the uploaded points ``placed`` (or None) and the
-    selected point marked, its axes fitted to the bulk of the points."""
+def draw_map(coords, ds, rows, attrs, colour, keep, placed, neighbours, *, revision):
+    """The map of ``coords`` (M, 2) with the uploaded points ``placed`` (or None), the
+    selected point and its ``neighbours`` (dataset rows) marked, its axes fitted to the bulk
+    of the points."""
     fig = map_figure(coords, ds, rows, attrs, colour, keep, revision=revision)
     if placed is not None:
         mark_points(fig, placed[0], name=placed[2], symbol="star", colour="#ff3b30", size=16, text=placed[1])
+    if neighbours:
+        pos = np.searchsorted(rows, neighbours)
+        mark_points(fig, coords[pos], name="neighbours", symbol="circle-open", colour="#ff9500", size=14)
     sel = st.session_state.get(MAP_SELECTION_KEY)
     if sel is not None and (pos := int(np.searchsorted(rows, sel))) < len(rows) and rows[pos] == sel:
         mark_points(fig, coords[pos:pos + 1], name="selected", symbol="circle-open", colour="#ff3b30", size=18)
@@ -320,4 +362,5 @@ def draw_map(coords, ds, rows, attrs, colour, keep, placed, *, revision):
                + (f" ({clipped} far-out point{'s' if clipped != 1 else ''} outside the axes: zoom out to see "
                   f"{'them' if clipped != 1 else 'it'})" if clipped else "")
                + ". Hover for title, bar and attributes; click one to hear it.")
-    st.plotly_chart(fig, key=CHART_KEY, on_select=_take_chart_click, selection_mode="points", width="stretch")
+    st.plotly_chart(fig, key=CHART_KEY, on_select=_take_chart_click, selection_mode=("points", "box", "lasso"),
+                    width="stretch")
