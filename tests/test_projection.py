@@ -217,3 +217,16 @@ def test_neighbour_preservation_counts_kept_neighbours():
     assert P.neighbour_preservation(np.array([[0.0], [0.0], [5.0]]), np.array([[0.0, 0], [0, 0], [9, 9]]), 1) == 1.0
     with pytest.raises(ValueError, match="k must be in 1..3"):
         P.neighbour_preservation(X, coords, 4)
+
+
+def test_umap_is_installed_and_keeps_clusters_apart():
+    """umap-learn is a dependency (pyproject.toml): the map offers UMAP, whose maps keep neighbourhoods,
+    are cached, and place new points."""
+    assert P.umap_available() and "UMAP" in P.METHODS
+    rng = np.random.default_rng(2)
+    X = (rng.standard_normal((3, 6))[np.arange(150) % 3] * 6 + rng.standard_normal((150, 6))).astype(np.float32)
+    proj = P.project(X, "UMAP", {"n_neighbors": 10}, key="umap-blobs")
+    assert proj.coords.shape == (150, 2) and np.isfinite(proj.coords).all()
+    assert P.neighbour_preservation(X, proj.coords, 5) > 0.5
+    assert P.project(X, "UMAP", {"n_neighbors": 10}, key="umap-blobs").from_disk
+    assert np.isfinite(proj.transform(X[:2] + 0.01, X)).all()
