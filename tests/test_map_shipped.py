@@ -76,3 +76,21 @@ def test_maps_of_every_latent_group_are_shipped_and_a_model_without_file_has_non
     assert S.shipped_key(unsaved, ds, rows, "pitch", "PCA", {}) is None
     with pytest.raises(ValueError, match="not loaded from a checkpoint file"):
         S.build_shipped(unsaved, ds, rows)
+
+
+def test_every_shipped_model_has_its_maps_of_the_default_data_shipped(monkeypatch):
+    """A checkpoint replaced in assets/ without `explorer project` would fall back to computing."""
+    from explorer.data.default import load_default
+    from explorer.models.checkpoint import available_checkpoints
+    from explorer.paths import assets_dir
+
+    monkeypatch.setattr(S, "shipped_dir", lambda: assets_dir() / "projections")
+    shipped = {n: p for n, p in available_checkpoints().items() if p.parent == assets_dir() / "checkpoints"}
+    assert shipped
+    for name, path in shipped.items():
+        tm = TrainedModel.load(path, device="cpu")
+        ds = load_default(bars=tm.n_steps // 16)
+        rows = P.subset_rows(len(ds))
+        for group in (P.WHOLE_Z, *tm.layout.groups):
+            for method in S.SHIPPED_METHODS:
+                assert S.load_shipped(tm, ds, rows, group, method) is not None, (name, group, method)
