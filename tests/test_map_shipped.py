@@ -93,4 +93,6 @@ def test_every_shipped_model_has_its_maps_of_the_default_data_shipped(monkeypatc
         rows = P.subset_rows(len(ds))
         for group in (P.WHOLE_Z, *tm.layout.groups):
             for method in S.SHIPPED_METHODS:
-                assert S.load_shipped(tm, ds, rows, group, method) is not None, (name, group, method)
+                assert S.load_shipped(tm, ds, rows, group, method) is not None, (
+                    f"no shipped {method} map of {group} for {name}: run `explorer project {name}` and commit "
+                    f"assets/projections/{name}.npz")
