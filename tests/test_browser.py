@@ -14,7 +14,7 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
-from urllib.parse import parse_qs, urljoin, urlparse
+from urllib.parse import parse_qs, urlparse
 
 import numpy as np
 import pytest
@@ -116,12 +116,19 @@ def choose_upload(page):
     return page.locator('[data-testid="stFileUploader"]').filter(has_text="MIDI file").locator('input[type="file"]')
 
 
-def wav_of_audio_element(page) -> bytes:
-    src = page.locator("audio").first.get_attribute("src")
-    assert src, "the <audio> element has no src"
-    response = page.request.get(urljoin(page.url, src))
-    assert response.ok, f"GET {src} gave {response.status}"
-    return response.body()
+PLAYER = '.clip-player[data-mode="player"]'  # explorer/ui/clip_player.py's one-clip player
+
+
+def wav_of_audio_element(page, index: int = 0) -> bytes:
+    """The WAV download of the page's ``index``-th player, after checking that its <audio> plays
+    audio embedded in the page (a blob: URL, not a /media URL the server may have dropped)."""
+    player = page.locator(PLAYER).nth(index)
+    src = player.locator("audio").get_attribute("src")
+    assert src and src.startswith("blob:"), f"the <audio> element plays {src!r}, not embedded audio"
+    assert page.evaluate("async s => (await (await fetch(s)).arrayBuffer()).byteLength", src) > 1000
+    with page.expect_download() as download:
+        player.get_by_role("button", name="WAV").click()
+    return Path(download.value.path()).read_bytes()
 
 
 def audio_duration_s(page) -> float:
@@ -331,12 +338,7 @@ def test_an_uploaded_midi_is_placed_on_the_map(page, app_url):
 def _wavs_of_audio_elements(page, at_least: int) -> list[bytes]:
     page.wait_for_function(f"() => [...document.querySelectorAll('audio')].filter(a => a.src).length >= {at_least}",
                            timeout=180_000)
-    out = []
-    for a in page.locator("audio").all()[:at_least]:
-        response = page.request.get(urljoin(page.url, a.get_attribute("src")))
-        assert response.ok
-        out.append(response.body())
-    return out
+    return [wav_of_audio_element(page, k) for k in range(at_least)]
 
 
 def test_the_concept_page_plays_variations_that_differ(page, app_url):

@@ -11,6 +11,7 @@ from explorer.audio import audio_status
 from explorer.models.trained import TrainedModel
 from explorer.music.attributes import AR_ATTRIBUTES, LABELS
 from explorer.ui.resources import default_dataset
+from clip_players import blob, clip, player_keys, players
 from helpers_app import ROOT, run_app, run_model_page
 
 PAGE = str(ROOT / "pages" / "attribute_sliders.py")
@@ -33,8 +34,9 @@ def chart_axis_title(at) -> str:
     return json.loads(at.get("plotly_chart")[-1].proto.spec)["layout"]["xaxis"]["title"]["text"]
 
 
-def output_audio(at) -> str:
-    return at.get("audio")[0].proto.url
+def output_audio(at) -> bytes:
+    """The output player's embedded clip (FLAC)."""
+    return clip(at)
 
 
 def output_onsets(at) -> list[int]:
@@ -62,7 +64,8 @@ def test_arvae_sliders_start_at_the_seed_and_steer_the_output(models_dir):
     readout, everything = at.dataframe
     assert list(readout.value["attribute"]) == [LABELS[a] for a in AR_ATTRIBUTES]
     assert len(everything.value) == 9 and {"seed", "output"} <= set(everything.value.columns)
-    assert {b.label for b in at.get("download_button")} >= {"MIDI"}
+    head, blobs = players(at)[0]
+    assert head["name"].startswith("steered_") and blob(blobs, head["midi"])[:4] == b"MThd"  # the MIDI download
     assert len(at.get("plotly_chart")) == 3  # output, seed, controllability curve
     roll, audio = output_roll(at), output_audio(at) if audio_status()[0] else None
 
@@ -120,3 +123,29 @@ def test_a_model_without_regularised_dims_and_without_data_gets_a_clear_error(tm
     assert not at.exception
     msg = at.error[0].value
     assert "no regularised dimensions" in msg and "no such folder" in msg and "Choose data" in msg
+
+
+def test_autoplay_is_on_by_default_for_the_output_and_the_toggle_turns_it_off():
+    at = run_page(model="arvae-tiny")
+    output, seed = players(at)[0][0], players(at)[1][0]
+    assert player_keys(at) == ["sl_out", "sl_seed"]
+    assert output["autoplay"] and output["loop"] and not seed["autoplay"]
+    at.toggle(key="sl_autoplay").set_value(False).run()
+    assert not at.exception
+    assert not players(at)[0][0]["autoplay"]
+
+
+@pytest.mark.skipif(not audio_status()[0], reason="the live range needs audio (FluidSynth)")
+def test_the_live_range_holds_a_clip_per_position_and_the_slider_s_is_the_output():
+    at = run_page(model="arvae-tiny")
+    assert not players(at, "live")  # off by default
+    at.toggle(key="sl_live").set_value(True).run()
+    at.slider(key="sl_d0").set_value(3.0).run()
+    assert not at.exception
+    (head, blobs), = players(at, "live")
+    assert head["values"] == pytest.approx(np.linspace(-3, 3, 21).tolist()) and len(head["clips"]) == 21
+    assert head["index"] == 20 and head["label"] == "z[0]"
+    # the batch's clip at the slider's position is the sound the page's one-melody path renders
+    assert blob(blobs, head["clips"][20]["audio"]) == output_audio(at)
+    at.selectbox(key="sl_live_dim").set_value(2).run()
+    assert players(at, "live")[0][0]["label"] == "z[2]"

@@ -24,29 +24,24 @@ def _roll(tokens: bytes, chroma: bytes, n_steps: int, title: str | None):
 
 
 def play_ui(melody: Melody, settings, *, key: str, name: str = "melody", roll: bool = True,
-            title: str | None = None):
+            title: str | None = None, autoplay: bool = False):
     """Draw the piano roll (optional), an audio player and the downloads."""
     if roll:
         fig = _roll(np.asarray(melody.tokens, np.uint8).tobytes(), melody.chroma.tobytes(), melody.n_steps, title)
         st.plotly_chart(fig, key=f"{key}_roll", width="stretch")
-    play_midi_ui(melody_to_midi_bytes(melody, settings.program, settings.qpm), settings, key=key, name=name)
+    play_midi_ui(melody_to_midi_bytes(melody, settings.program, settings.qpm), settings, key=key, name=name,
+                 autoplay=autoplay)
 
 
-def play_midi_ui(midi_bytes: bytes, settings, *, key: str, name: str):
-    """Draw an audio player of ``midi_bytes`` (when audio is on) and its MIDI and WAV downloads.
+def play_midi_ui(midi_bytes: bytes, settings, *, key: str, name: str, autoplay: bool = False):
+    """Draw an audio player of ``midi_bytes`` (when audio is on) with MIDI and WAV downloads
+    named ``name`` (made file-safe) with ``.mid`` / ``.wav``; ``autoplay`` plays (looped) a clip
+    that replaces another. The audio is embedded in the element (:mod:`explorer.ui.clip_player`),
+    so the player and its downloads keep working after interrupted reruns."""
+    from explorer.ui.clip_player import clip_player
+    from explorer.ui.resources import flac_of_wav, wav_bytes
 
-    The downloads are named ``name`` (made file-safe) with ``.mid`` / ``.wav`` and keyed
-    ``{key}_mid`` / ``{key}_wav``.
-    """
-    from explorer.ui.resources import wav_bytes
-
-    cols = st.columns([3, 1, 1])
     wav = wav_bytes(midi_bytes) if settings.audio else None
-    with cols[0]:
-        if wav is not None:
-            st.audio(wav, format="audio/wav")
-        else:
-            st.caption("Audio is off (see the sidebar); the MIDI download still works.")
-    cols[1].download_button("MIDI", midi_bytes, file_name=f"{_slug(name)}.mid", mime="audio/midi", key=f"{key}_mid")
-    if wav is not None:
-        cols[2].download_button("WAV", wav, file_name=f"{_slug(name)}.wav", mime="audio/wav", key=f"{key}_wav")
+    flac, rate = flac_of_wav(wav) if wav is not None else (None, 0)
+    clip_player(flac, midi_bytes, key=key, name=_slug(name), sample_rate=rate, autoplay=autoplay, loop=autoplay,
+                note="Audio is off (see the sidebar); the MIDI download still works.")

@@ -2,6 +2,8 @@
 checkpoint is written (a folder of this browser session's own)."""
 from __future__ import annotations
 
+import functools
+import io
 import os
 import re
 import tempfile
@@ -123,3 +125,15 @@ def wav_bytes(midi_bytes: bytes) -> bytes | None:
     if not audio_status()[0]:
         return None
     return render_wav_bytes(midi_bytes)
+
+
+@functools.lru_cache(maxsize=256)
+def flac_of_wav(wav: bytes) -> tuple[bytes, int]:
+    """(FLAC bytes, sample rate in Hz) of a 16-bit WAV: lossless, about half the size, and quick
+    to write (~10 ms for 5 s, where OGG Vorbis takes ~70 ms); what the clip player embeds."""
+    import soundfile
+
+    samples, rate = soundfile.read(io.BytesIO(wav), dtype="int16")
+    out = io.BytesIO()
+    soundfile.write(out, samples, rate, format="FLAC", subtype="PCM_16")
+    return out.getvalue(), int(rate)

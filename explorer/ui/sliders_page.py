@@ -28,6 +28,8 @@ from explorer.viz.control import controllability_figure
 
 VECTOR_LIMIT = 4000  # train segments encoded for the attribute vectors
 SWEEP_POINTS = 13
+LIVE_POINTS = 21  # positions of the live range: a step of 0.3 over DIM_RANGE
+STEP = 0.05  # the sliders' step
 DEFAULT_VECTORS = ["note_density"]
 _SAVED = "sl_saved"  # plain copy of this page's widget values
 
@@ -73,6 +75,57 @@ def _sweep(model: str, tokens: np.ndarray, chroma: np.ndarray, control: str, val
            vector: np.ndarray | None, _tm, _mu):
     dim = int(control[1:]) if control.startswith("d") else None
     return sweep_attributes(_tm, _mu, chroma, values, dim=dim, vector=vector)
+
+
+def live_clips(tm, mu, chroma, qpm: float, dim: int, others: dict, vecs, amounts: dict, program: int,
+               tempo: float | None) -> tuple[list[bytes], list[float]]:
+    """(FLAC clips, values): the seed's code ``mu`` (D,) decoded at LIVE_POINTS values of z[dim] in
+    one batch, the other dims (``others``) and vector amounts as they are, each rendered (the
+    renders are cached by content, so repeated melodies cost once)."""
+    from explorer.music.convert import melody_to_midi_bytes
+    from explorer.ui.resources import flac_of_wav, wav_bytes
+
+    values = np.linspace(*DIM_RANGE, LIVE_POINTS)
+    zs = np.stack([steer(mu, others | {dim: v}, vecs, amounts) for v in values])  # (K, D)
+    melodies = tm.decode(zs, chroma, qpm=qpm)
+    return [flac_of_wav(wav_bytes(melody_to_midi_bytes(m, program, tempo)))[0] for m in melodies], values.tolist()
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def _live_clips(model: str, tokens: np.ndarray, chroma: np.ndarray, qpm: float, dim: int, others: tuple,
+                amounts: tuple, program: int, tempo: float | None, _tm, _mu, _vecs) -> tuple[list, list]:
+    """:func:`live_clips`, cached by the seed and the controls (``others``, ``amounts``: pairs)."""
+    return live_clips(_tm, _mu, chroma, qpm, dim, dict(others), _vecs, dict(amounts), program, tempo)
+
+
+def _take_live(key: str, dim: int, values: list):
+    """The live range was released: the dim's slider takes its position (before the page runs)."""
+    from explorer.ui.clip_player import released_index
+
+    k = released_index(key)
+    if k is not None and 0 <= k < len(values):
+        st.session_state[f"sl_d{dim}"] = _clip(values[k])
+
+
+def _live_ui(tm, seed, mu, reg: dict, dims: dict, vecs, amounts: dict, settings):
+    """The live range of one regularised dim: its LIVE_POINTS positions decoded and rendered at
+    once, then switched in the browser (no rerun while dragging)."""
+    from explorer.ui.clip_player import live_player
+
+    by_dim = {d: a for a, d in reg.items()}
+    d = st.selectbox("Live dimension", list(by_dim), key="sl_live_dim",
+                     format_func=lambda d: f"z[{d}] · {LABELS[by_dim[d]]}")
+    with st.spinner(f"Rendering {LIVE_POINTS} positions of z[{d}]…"):
+        flacs, values = _live_clips(model_key(tm), seed.tokens, seed.chroma, float(seed.qpm), d,
+                                    tuple(sorted((k, v) for k, v in dims.items() if k != d)),
+                                    tuple(sorted((n, a) for n, a in amounts.items() if a)),
+                                    settings.program, settings.qpm, tm, mu, vecs)
+    index = int(np.argmin(np.abs(np.asarray(values) - dims[d])))
+    live_player(flacs, values, index, key="sl_live_player", label=f"z[{d}]", autoplay=st.session_state.sl_autoplay,
+                on_change=_take_live, args=("sl_live_player", d, values))
+    st.caption(f"Drag (or focus and use ←/→; space plays and stops): {LIVE_POINTS} positions of z[{d}] from "
+               f"{DIM_RANGE[0]:g} to {DIM_RANGE[1]:g}, the other controls as they are, switched in your browser. "
+               "Letting go sets the slider.")
 
 
 # ---- state ------------------------------------------------------------------------
@@ -149,6 +202,9 @@ def init_state(dims: list[int], mu: np.ndarray, sig: str):
             ss[f"sl_v_{n}"] = saved.get(f"sl_v_{n}", 0.0)
     if "sl_vectors" not in ss:
         ss.sl_vectors = list(DEFAULT_VECTORS)
+    for k, default in (("sl_autoplay", True), ("sl_live", False)):
+        if k not in ss:
+            ss[k] = saved.get(k, default)
 
 
 def _back_to_seed(dims: list[int], mu: np.ndarray):
@@ -162,7 +218,7 @@ def _back_to_seed(dims: list[int], mu: np.ndarray):
 def save_state(dims: list[int], names: list[str]):
     """Copy the widget values into session state and the URL."""
     ss, qp = st.session_state, st.query_params
-    keys = [f"sl_d{d}" for d in dims] + ["sl_vectors", "sl_sweep"] + [f"sl_v_{n}" for n in names]
+    keys = [f"sl_d{d}" for d in dims] + ["sl_vectors", "sl_sweep", "sl_autoplay", "sl_live"] + [f"sl_v_{n}" for n in names]
     ss[_SAVED].update({k: ss[k] for k in keys if k in ss})
     for k in [k for k in qp if (k[:1] == "d" and k[1:].isdigit()) or k.startswith("v_")]:
         del qp[k]
@@ -200,7 +256,7 @@ def _controls_ui(tm, reg: dict, mu, data_ok: bool, n_rows: int):
         st.subheader("Regularised dimensions")
         st.caption("The value of each dimension of the latent code; each starts at the seed's posterior mean.")
         for a, d in reg.items():
-            dims[d] = st.slider(f"{LABELS[a]} · z[{d}]", *DIM_RANGE, step=0.01, key=f"sl_d{d}")
+            dims[d] = st.slider(f"{LABELS[a]} · z[{d}]", *DIM_RANGE, step=STEP, key=f"sl_d{d}")
         st.button("Back to the seed", on_click=_back_to_seed, args=(list(reg.values()), mu), key="sl_reset")
     st.subheader("Attribute vectors")
     stored = tm.attribute_vectors
@@ -209,7 +265,7 @@ def _controls_ui(tm, reg: dict, mu, data_ok: bool, n_rows: int):
                 "choose data in the sidebar (the embedded default works).")
         return dims, [], {}
     names = st.multiselect("Attributes", list(ATTRIBUTES), format_func=LABELS.get, key="sl_vectors")
-    amounts = {n: st.slider(f"amount of {LABELS[n]}", *AMOUNT_RANGE, step=0.05, key=f"sl_v_{n}") for n in names}
+    amounts = {n: st.slider(f"amount of {LABELS[n]}", *AMOUNT_RANGE, step=STEP, key=f"sl_v_{n}") for n in names}
     origin = (f"{tm.card.get('attribute_vectors_from', {}).get('segments', 'its')} training segments of the model "
               "(stored with the checkpoint)") if stored else f"{n_rows} train segments of this data (computed when first used)"
     st.caption(f"z = seed + Σ amount · vector; a vector is the mean code of the top quartile of {origin} "
@@ -316,7 +372,16 @@ def sliders_page():
     out_attrs = {k: float(v) for k, v in compute(out.tokens).items()}
     with right:
         st.subheader("Output")
-        play_ui(out, settings, key="sl_out", name=f"steered_{settings.model_label or tm.name}")
+        a, b = st.columns(2)
+        a.toggle("Auto-play changes", key="sl_autoplay", help="Play (looped) each new output as soon as it is ready.")
+        if reg and settings.audio:
+            b.toggle("Live range", key="sl_live",
+                     help=f"Decode and render {LIVE_POINTS} positions of one dimension at once; dragging then "
+                          "switches sound in the browser, with no wait for the server.")
+        if reg and settings.audio and st.session_state.sl_live:
+            _live_ui(tm, seed, mu, reg, dims, vecs, amounts, settings)
+        play_ui(out, settings, key="sl_out", name=f"steered_{settings.model_label or tm.name}",
+                autoplay=st.session_state.sl_autoplay)
         st.caption(f"Latent code moved ‖z − seed‖ = {float(np.linalg.norm(z - mu)):.2f} from the seed's mean "
                    f"({tm.layout.dims} dims).")
         _readout_ui(reg, dims, mu, z, seed_attrs, out_attrs)
