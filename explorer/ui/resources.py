@@ -127,7 +127,7 @@ def wav_bytes(midi_bytes: bytes) -> bytes | None:
     return render_wav_bytes(midi_bytes)
 
 
-@functools.lru_cache(maxsize=256)
+@functools.lru_cache(maxsize=64)  # three live ranges of 21; a long performance's WAV is megabytes
 def flac_of_wav(wav: bytes) -> tuple[bytes, int]:
     """(FLAC bytes, sample rate in Hz) of a 16-bit WAV: lossless, about half the size, and quick
     to write (~10 ms for 5 s, where OGG Vorbis takes ~70 ms); what the clip player embeds."""
