@@ -15,6 +15,7 @@ from explorer.limits import env_name, limit
 from explorer.ui.model_picker import UPLOAD
 from helpers_app import ROOT, SEGMENT_PAGE, run_app
 from test_bad_input_files import of_kind, write_bad_files
+from clip_players import audio_players
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread", "clear_streamlit_caches", "app_env")
 
@@ -148,7 +149,7 @@ def test_a_midi_score_plays_on_the_performance_page_and_bad_scores_are_messages(
         if name not in NOT_SCORES:
             assert not at.error, (name, [e.value for e in at.error])
             assert at.subheader[0].value.startswith(name), (name, [s.value for s in at.subheader])
-            assert len(at.get("audio")) == 1, name
+            assert len(audio_players(at)) == 1, name
         else:
             errors = [e.value for e in at.error]
             assert len(errors) == 1 and errors[0].startswith("This score cannot be used: ") and name in errors[0], \

@@ -235,6 +235,7 @@ PAGE_CHECKS = [
     ("Analogy", "analogy?model=ec2vae-nottingham-pop909-bach", "audio"),
     ("Performance style", "performance_style", "audio"),
     ("Model report", "model_report", '[data-testid="stPlotlyChart"]'),
+    ("Compare models", "compare?steps=3", "audio"),
 ]
 
 

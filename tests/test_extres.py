@@ -21,6 +21,7 @@ from explorer.models.trained import TrainedModel
 from explorer.music import concepts as cc
 from explorer.music.melody import HOLD, REST, notes_to_tokens
 from explorer.train.extres import main as train_main
+from clip_players import audio_players, players
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -316,16 +317,15 @@ def test_concept_page_plays_variations_that_keep_the_concept():
     assert any("Choose an ExtRes model" in i.value for i in at.info)
     at = run_app(page, model="extres-tiny", n="3", seed="5")
     assert at.slider(key="cp_n").value == 3 and at.number_input(key="cp_seed").value == 5
-    mids = [b for b in at.get("download_button") if b.label == "MIDI"]
-    assert len(mids) == 3 + 1  # three variations and the transfer
+    assert len(players(at)) == 3 + 1  # three variations and the transfer, each with its MIDI
     if audio_status()[0]:
-        assert len(at.get("audio")) == 3 + 1
+        assert len(audio_players(at)) == 3 + 1
     shown = [m.value for m in at.markdown if m.value.startswith("Concept **rhythm**")]
     assert len(shown) == 1 and "`" in shown[0]
     assert at.selectbox(key="cp_b_index").value != at.selectbox(key="cp_a_index").value  # B starts elsewhere
     at.slider(key="cp_n").set_value(2).run()
     assert not at.exception and at.query_params["n"] == "2"
-    assert len([b for b in at.get("download_button") if b.label == "MIDI"]) == 2 + 1
+    assert len(players(at)) == 2 + 1
     assert concept_text("rhythm", np.array([0, 1, 2])) == "●–·" and concept_text("mine:f", np.array([3, 1])) == "3 1"
     bad = run_app(page, model="extres-tiny", n="99")
     assert any("n='99'" in w.value for w in bad.warning)

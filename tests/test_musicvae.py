@@ -14,6 +14,7 @@ from explorer.latent.control import steer
 from explorer.models.checkpoint import save_checkpoint
 from explorer.models.musicvae import HierarchicalMusicVAE, HierarchicalMusicVAEConfig, MusicVAE, MusicVAEConfig
 from explorer.models.trained import TrainedModel
+from clip_players import audio_players
 
 TINY = dict(hidden_dims=24, embed_dims=8, z_dims=6)
 
@@ -172,4 +173,4 @@ def test_a_16_bar_model_gets_16_bar_data_in_the_app(page, app_env):
     text = " ".join(m.value for m in at.markdown) + " ".join(c.value for c in at.caption)
     if page.endswith("segment_player.py"):
         assert "16-bar segments" in text
-    assert at.get("audio"), "no audio on the page"
+    assert audio_players(at), "no audio on the page"

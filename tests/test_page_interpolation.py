@@ -12,6 +12,7 @@ from explorer.data.default import load_default
 from explorer.latent.palette import bilinear_weights, cell_labels, palette, palette_latents
 from explorer.models.trained import TrainedModel
 from helpers_app import ROOT, run_app, tiny_models, run_model_page
+from clip_players import audio_players, players
 
 PAGE = str(ROOT / "pages" / "interpolation.py")
 
@@ -90,10 +91,9 @@ def test_timeline_shows_every_step_and_plays_it():
     steps = at.expander[0]
     assert steps.label == "Each step alone"
     assert [m.value for m in steps.markdown] == ["**Step 1 · A**", "**Step 2**", "**Step 3**", "**Step 4 · B**"]
-    mids = [b for b in at.get("download_button") if b.label == "MIDI"]
-    assert len(mids) == 1 + 4 + 2  # timeline, each step, the palette's cell and path
+    assert len(players(at)) == 1 + 4 + 2  # timeline, each step, the palette's cell and path
     if audio_status()[0]:
-        assert len(steps.get("audio")) == 4
+        assert len(audio_players(steps)) == 4
     curves = chart(at, "ip_attr_fig")
     assert len([t for t in curves["data"] if t["name"] != "input"]) == 3  # the three default attributes
 

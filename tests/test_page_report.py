@@ -14,6 +14,7 @@ from explorer.viz.report import (attribute_figure, dim_labels, figures_table, gr
                                  history_accuracy_figure, history_loss_figure, kl_figure, log_ticks, lookup,
                                  reconstruction_figure, shift_distance_figure, target_status)
 from helpers_app import chart_keys, run_model_page, tiny_arvae, tiny_ec2vae
+from clip_players import audio_players
 
 PAGE = str(Path(__file__).resolve().parents[1] / "pages" / "model_report.py")
 EC2, AR, BARE = "ec2vae-report-test", "arvae-report-test", "ec2vae-report-nocard"
@@ -171,7 +172,7 @@ def test_report_of_a_shipped_card_shows_its_figures_and_plots():
     vec = at.dataframe[2].value
     assert vec["attribute"].tolist() == ["note_density"] and vec["melodies that rose"].tolist() == ["90%"]
     assert not at.button and not at.info
-    assert not at.get("audio")  # the report plays nothing unless asked for a prior sample
+    assert not audio_players(at)  # the report plays nothing unless asked for a prior sample
     at.toggle(key="report_prior").set_value(True).run()
     assert not at.exception and "report_prior_play_roll" in chart_keys(at)
 

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from helpers_app import ROOT, run_app
+from clip_players import audio_players
 
 PAGE = ROOT / "pages" / "performance_style.py"
 pytestmark = pytest.mark.usefixtures("one_torch_thread", "clear_streamlit_caches")
@@ -48,12 +49,12 @@ def test_every_style_mode_renders_the_default_score_with_audio(page_env):
     assert not at.error, [e.value for e in at.error]
     assert at.title[0].value == "Performance style"
     assert "Mozart K.545 i (exposition) — sample seed 0" in at.subheader[0].value
-    assert len(at.get("audio")) == 1 and len(at.get("plotly_chart")) == 3
+    assert len(audio_players(at)) == 1 and len(at.get("plotly_chart")) == 3
     seen = {at.subheader[0].value}
     for mode in ("emotion", "reference", "interpolate"):
         at.radio(key="perf_mode").set_value(mode).run()
         assert not at.exception and not at.error, [e.value for e in at.error]
-        assert len(at.get("audio")) == 1
+        assert len(audio_players(at)) == 1
         seen.add(at.subheader[0].value)
     assert len(seen) == 4
     at.selectbox(key="perf_default").set_value("Bach BWV 846 (WTC I prelude in C)").run()
@@ -86,7 +87,7 @@ def test_bad_upload_and_too_long_score_give_a_way_on(page_env, monkeypatch):
     monkeypatch.setattr(ps, "MAX_INTERACTIVE_NOTES", 400)
     at = _run(perf_default="Joplin: Maple Leaf Rag")
     assert any("render the first" in w.value for w in at.warning), [w.value for w in at.warning]
-    assert "measures 1–" in at.subheader[0].value and len(at.get("audio")) == 1
+    assert "measures 1–" in at.subheader[0].value and len(audio_players(at)) == 1
 
 
 def test_page_works_without_the_data_folder(page_env, tmp_path, monkeypatch):
@@ -94,7 +95,7 @@ def test_page_works_without_the_data_folder(page_env, tmp_path, monkeypatch):
     at = _run()
     assert not at.error
     assert "A score from the data folder" not in at.radio(key="perf_score_kind").options
-    assert len(at.get("audio")) == 1
+    assert len(audio_players(at)) == 1
 
 
 def test_no_checkpoint_is_a_message(tmp_cache, monkeypatch, tmp_path):
@@ -113,7 +114,7 @@ def test_shipped_model_plays_an_emotion_preset(tmp_cache, monkeypatch, tmp_path)
     at = run_app(PAGE, timeout=120, session_state={"perf_mode": "emotion", "perf_emotion": "Sad"})
     assert not at.error, [e.value for e in at.error]
     assert at.subheader[0].value == "Mozart K.545 i (exposition) — emotion Sad"
-    assert len(at.get("audio")) == 1
+    assert len(audio_players(at)) == 1
     assert "**The performance-style CVAE (VirtuosoNet-like) · Vienna 4x22 + Batik plays Mozart + the emotion set** " \
            "(virtuoso-vienna-batik-emotion)" in [c.value for c in at.sidebar.caption]
     # the emotion set's labels, explained where they are not plain words

@@ -31,6 +31,7 @@ NO_FILTER = "(no filter)"
 K_NEIGHBOURS = 5
 PICK_KEY = "map_pick"
 CHART_KEY = "map_chart"
+MAP_SENT_KEY = "map_sent_at"  # perf_counter() of the last map sent
 LASSO_KEY = "map_lasso"
 
 
@@ -364,3 +365,4 @@ def draw_map(coords, ds, rows, attrs, colour, keep, placed, neighbours, *, revis
                + ". Hover for title, bar and attributes; click one to hear it.")
     st.plotly_chart(fig, key=CHART_KEY, on_select=_take_chart_click, selection_mode=("points", "box", "lasso"),
                     width="stretch")
+    st.session_state[MAP_SENT_KEY] = time.perf_counter()  # when the map went out (read by `explorer bench map-open`)
