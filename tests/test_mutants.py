@@ -2021,10 +2021,12 @@ def test_knn_leave_one_piece_out_by_hand():
 def test_tsne_settings_keep_the_perplexity_below_a_third_of_the_points():
     from explorer.latent.projection import _tsne
 
-    params = {"perplexity": 30.0, "n_iter": 500, "seed": 7}
+    params = {"perplexity": 30.0, "n_iter": 500, "early_iter": 60, "seed": 7}
     tsne = _tsne(params, 12)
     assert tsne.perplexity == pytest.approx(11 / 3)  # (N - 1) / 3 for 12 points
-    assert (tsne.n_iter, tsne.random_state, tsne.n_jobs, tsne.callbacks_every_iters) == (500, 7, 1, 25)
+    assert (tsne.n_iter, tsne.early_exaggeration_iter, tsne.random_state, tsne.n_jobs,
+            tsne.callbacks_every_iters) == (500, 60, 7, 1, 25)
+    assert (tsne.negative_gradient_method, tsne.ints_in_interval, tsne.initialization) == ("fft", 5, "pca")
     assert _tsne(params, 2).perplexity == 1.0  # never below 1
     assert _tsne(dict(params, perplexity=2.0), 100).perplexity == 2.0
     assert _tsne(dict(params, n_jobs=3), 100).n_jobs == 3
@@ -2036,8 +2038,8 @@ def test_tsne_reports_progress_every_25_iterations_and_centres_the_map():
     X = np.random.default_rng(0).normal(size=(12, 3))
     seen = []
     proj = project(X, "t-SNE", {"n_iter": 50, "perplexity": 3.0}, progress=lambda done, n: seen.append((done, n)))
-    # 250 iterations of early exaggeration, then 50: a report every 25 of the 300
-    assert seen == [(25 * i, 300) for i in range(1, 13)]
+    # 125 iterations of early exaggeration (TSNE_EARLY_ITER), then 50: a report every 25 of the 175
+    assert seen == [(25 * i, 175) for i in range(1, 8)]
     np.testing.assert_allclose(proj.coords.max(0) + proj.coords.min(0), [0, 0], atol=1e-9)
 
 
