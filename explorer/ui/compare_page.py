@@ -24,12 +24,11 @@ from explorer.models.checkpoint import CheckpointError, available_checkpoints, r
 from explorer.models.registry import spec_of
 from explorer.models.trained import INTERPOLATIONS
 from explorer.music.attributes import ATTRIBUTES, LABELS
-from explorer.music.convert import melodies_to_midi, midi_to_bytes
 from explorer.music.melody import STEPS_PER_BAR, Melody, MelodyError
 from explorer.ui.keys import data_key, model_key
 from explorer.ui.melody_source import melody_source_ui
 from explorer.ui.model_picker import card_of, load_model
-from explorer.ui.player import play_midi_ui, play_ui
+from explorer.ui.player import play_sequence_ui, play_ui
 from explorer.ui.segment_picker import start_picker_at
 from explorer.ui.sidebar import keep_across_pages, sidebar_ui
 from explorer.viz.pianoroll import pianoroll_figure
@@ -191,12 +190,6 @@ def _glance_ui(labels, runs, attr: str, amount: float):
                "and the share of A's steps the shifted melody keeps.")
 
 
-def _sequence_audio_ui(melodies, settings, *, key: str, name: str):
-    qpm = settings.qpm or melodies[0].qpm
-    midi = melodies_to_midi([Melody(m.tokens, m.chroma, qpm) for m in melodies], program=settings.program)
-    play_midi_ui(midi_to_bytes(midi), settings, key=key, name=name)
-
-
 def _reconstruction_ui(a: Melody, labels, runs, settings):
     st.header("Reconstruction")
     with st.container(key="cmp_input"):
@@ -221,7 +214,7 @@ def _interpolation_ui(labels, runs, settings, steps: int, method: str):
             st.markdown(f"**{label}**")
             st.plotly_chart(pianoroll_figure(r.path, labels=names, height=260), key=f"cmp_path_roll{i}",
                             width="stretch")
-            _sequence_audio_ui(r.path, settings, key=f"cmp_path{i}", name=f"{label}_interpolation_{steps}")
+            play_sequence_ui(r.path, settings, key=f"cmp_path{i}", name=f"{label}_interpolation_{steps}")
             ch = r.path_changes
             st.caption(f"{ch['distinct']} different melodies in {steps} steps; between neighbours {ch['mean_change']:.0%} "
                        f"of the steps change on average, {ch['largest_change']:.0%} at most.")

@@ -13,12 +13,11 @@ import streamlit as st
 
 from explorer.latent.palette import GRID_SIZES, cell_labels, palette
 from explorer.music.attributes import ATTRIBUTES, LABELS, compute
-from explorer.music.convert import melodies_to_midi, midi_to_bytes
 from explorer.models.trained import INTERPOLATIONS
 from explorer.music.melody import STEPS_PER_BAR, Melody
 from explorer.ui.melody_source import melody_source_ui
 from explorer.ui.keys import model_key
-from explorer.ui.player import play_midi_ui, play_ui
+from explorer.ui.player import play_sequence_ui, play_ui
 from explorer.ui.segment_picker import start_picker_at
 from explorer.ui.sidebar import sidebar_ui
 from explorer.viz.interpolation import attribute_path_figure, palette_figure
@@ -92,14 +91,6 @@ def save_state(keys):
 
 
 # ---- audio -------------------------------------------------------------------------------
-def play_sequence_ui(melodies, settings, *, key: str, name: str, gap_steps: int = 0):
-    """One audio of ``melodies`` one after another, with MIDI and WAV downloads."""
-    qpm = settings.qpm or melodies[0].qpm
-    mels = [Melody(m.tokens, m.chroma, qpm) for m in melodies]
-    midi = midi_to_bytes(melodies_to_midi(mels, gap_steps=gap_steps, program=settings.program))
-    play_midi_ui(midi, settings, key=key, name=name)
-
-
 # ---- the page ------------------------------------------------------------------------------
 def melody_pair_ui(settings, tm, labels: dict) -> tuple | None:
     """Two melody choosers side by side (``labels``: key → label); the two melodies,

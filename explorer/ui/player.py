@@ -45,3 +45,14 @@ def play_midi_ui(midi_bytes: bytes, settings, *, key: str, name: str, autoplay: 
     flac, rate = flac_of_wav(wav) if wav is not None else (None, 0)
     clip_player(flac, midi_bytes, key=key, name=_slug(name), sample_rate=rate, autoplay=autoplay, loop=autoplay,
                 note="Audio is off (see the sidebar); the MIDI download still works.")
+
+
+def play_sequence_ui(melodies, settings, *, key: str, name: str, gap_steps: int = 0):
+    """One audio of ``melodies`` one after another (at the sidebar's tempo, else the first's), with
+    MIDI and WAV downloads."""
+    from explorer.music.convert import melodies_to_midi, midi_to_bytes
+
+    qpm = settings.qpm or melodies[0].qpm
+    mels = [Melody(m.tokens, m.chroma, qpm) for m in melodies]
+    midi = midi_to_bytes(melodies_to_midi(mels, gap_steps=gap_steps, program=settings.program))
+    play_midi_ui(midi, settings, key=key, name=name)
