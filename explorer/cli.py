@@ -150,7 +150,7 @@ def _cmd_train(args) -> int:
                       lr=args.lr, device=args.device, seed=args.seed, patience=args.patience,
                       max_minutes=args.max_minutes, augment=args.augment, threads=args.threads, tf_k=args.tf_k,
                       beta=args.beta, init=args.init, progress=not args.quiet, val_limit=args.val_limit,
-                      max_steps=args.max_steps)
+                      max_steps=args.max_steps, estimate_chords=args.estimate_chords)
     try:
         s.config = parse_settings(args.set or [])
         summary = train(s)
@@ -355,6 +355,9 @@ def make_parser() -> argparse.ArgumentParser:
     t.add_argument("--set", action="append", metavar="FIELD=VALUE",
                    help="any other config field of the model, e.g. --set free_bits=256 (repeatable)")
     t.add_argument("--val-limit", type=int, default=1024, help="validation segments (a fixed random subset)")
+    t.add_argument("--estimate-chords", action="store_true",
+                   help="give segments without chords chords estimated from their notes (one triad per half bar), "
+                        "as the app does for a melody without a chord track (chord-conditioned models: ec2vae)")
     t.add_argument("--quiet", action="store_true")
     t.set_defaults(func=_cmd_train)
 

@@ -4,6 +4,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 
 from explorer.data.dataset import SegmentDataset
 from explorer.data.default import shipped_default_path
@@ -71,3 +72,46 @@ def test_train_can_start_from_a_checkpoint(tmp_path):
                                   str(tmp_path / "a" / "best.safetensors")], capture_output=True, text=True, timeout=300)
     assert opts.returncode == 0, opts.stderr
     assert "config changed from the init checkpoint: " in opts.stdout and "word_dropout 0.0 → 0.1" in opts.stdout
+
+
+def test_estimate_chords_gives_chordless_training_rows_the_apps_chords(tmp_path, monkeypatch):
+    """`--estimate-chords`: the rows without a chord track are trained with the chords the app would
+    estimate for them (one triad per half bar), rows with chords keep theirs, and the card says so."""
+    from explorer.models.ec2vae import EC2VAE
+    from explorer.music.chords import estimate_chords
+    from explorer.train.trainer import TrainSettings, train
+
+    ds = SegmentDataset.load(shipped_default_path())
+    rows = np.concatenate([np.flatnonzero(ds.split == "train")[:48], np.flatnonzero(ds.split == "valid")[:16]])
+    small = ds.subset(rows)
+    assert not small.chroma.any(), "the default data (fiddle tunes) carries no chords"
+    small.chroma[0] = np.eye(12, dtype=np.uint8)[[7] * small.n_steps]  # one row with its own chord track (G)
+    path = small.save(tmp_path / "small.npz")
+    seen = []
+    real_loss = EC2VAE.loss
+
+    def spy(self, tokens, chroma=None, **kw):
+        seen.append(chroma.detach().clone())
+        return real_loss(self, tokens, chroma, **kw)
+
+    monkeypatch.setattr(EC2VAE, "loss", spy)
+    base = dict(hidden=16, batch=48, device="cpu", threads=1, progress=False, max_steps=1, augment=0,
+                config={"z1_dims": 4, "z2_dims": 4, "chord_dropout": 0.0})
+    train(TrainSettings("ec2vae", [str(path)], str(tmp_path / "plain"), **base))
+    assert int(seen[0].flatten(1).any(1).sum()) == 1  # without the flag only the row with chords has any
+    seen.clear()
+    summary = train(TrainSettings("ec2vae", [str(path)], str(tmp_path / "est"), estimate_chords=True, **base))
+    batch = seen[0]
+    train_tok = small.take_split("train").tokens
+    # the one batch holds every training row, shuffled: each row's expected chords must be among them
+    got = [b.numpy() for b in batch]
+    assert len(got) == len(train_tok) == 48
+    expected = [estimate_chords(train_tok[i])[0] for i in range(1, len(train_tok))]
+    assert all(any(np.array_equal(g, e) for g in got) for e in expected)
+    assert any(np.array_equal(g, small.chroma[0]) for g in got)  # a row's own chords are kept
+    card = TrainedModel.load(tmp_path / "est" / "best.safetensors", device="cpu").card
+    assert card["data"]["chords"].startswith("estimated from the notes for the ")
+    assert "chords" not in TrainedModel.load(tmp_path / "plain" / "best.safetensors", device="cpu").card["data"]
+    assert summary["steps"] == 1
+    with pytest.raises(ValueError, match="48 training rows, fewer than --batch 64"):
+        train(TrainSettings("ec2vae", [str(path)], str(tmp_path / "big"), **(base | {"batch": 64})))

@@ -11,7 +11,7 @@ from explorer.models.base import rhythm_targets
 from explorer.models.trained import TrainedModel
 from explorer.music.attributes import ATTRIBUTES
 from explorer.music.attributes import compute as compute_attributes
-from explorer.music.chords import estimate_chords
+from explorer.music.chords import estimate_missing_chords  # noqa: F401  (re-exported: eval and train use it)
 from explorer.music.melody import HOLD, N_PITCHES, REST, transpose_tokens
 
 
@@ -132,18 +132,6 @@ def vector_effects(tm: TrainedModel, tokens: np.ndarray, chroma: np.ndarray, mu:
                      "others_abs_delta_std": round(float(np.mean(list(others.values()))), 3),
                      "largest_other": [top, round(change[top] / std[top], 3)]}
     return {"amount": amount, "segments": int(len(mu)), "per_attribute": out}
-
-
-def estimate_missing_chords(tokens: np.ndarray, chroma: np.ndarray) -> tuple[np.ndarray, int]:
-    """``chroma`` with chords estimated from the notes (``music.chords.estimate_chords``, one per
-    half bar) in every row that has none — what the app gives a chord-conditioned model for a
-    melody without a chord track — and how many rows got chords (rows without notes get none)."""
-    out = np.array(chroma, dtype=np.float32, copy=True)
-    filled = 0
-    for i in np.flatnonzero(~out.reshape(len(out), -1).any(1)):
-        out[i] = estimate_chords(tokens[i])[0]
-        filled += bool(out[i].any())  # a segment without notes gets no chords: not counted
-    return out, filled
 
 
 def evaluate(tm: TrainedModel, ds, *, split: str = "test", limit: int | None = 4000, seed: int = 0,

@@ -138,3 +138,15 @@ def estimate_chords(tokens, steps_per_chord: int = 8, stay_bonus: float = 0.15) 
         if p is not None:
             chroma[w * steps_per_chord:(w + 1) * steps_per_chord] = TRIADS[p]
     return chroma, [TRIAD_NAMES[p] if p is not None else "" for p in picks]
+
+
+def estimate_missing_chords(tokens: np.ndarray, chroma: np.ndarray) -> tuple[np.ndarray, int]:
+    """``chroma`` with chords estimated from the notes (``estimate_chords``, one per
+    half bar) in every row that has none — what the app gives a chord-conditioned model for a
+    melody without a chord track — and how many rows got chords (rows without notes get none)."""
+    out = np.array(chroma, dtype=np.float32, copy=True)
+    filled = 0
+    for i in np.flatnonzero(~out.reshape(len(out), -1).any(1)):
+        out[i] = estimate_chords(tokens[i])[0]
+        filled += bool(out[i].any())  # a segment without notes gets no chords: not counted
+    return out, filled

@@ -33,6 +33,7 @@ from explorer.models.base import pitch_bounds, shift_melodies
 from explorer.models.checkpoint import save_checkpoint
 from explorer.models.registry import build_model, config_to_dict
 from explorer.music.attributes import compute as compute_attributes
+from explorer.music.chords import estimate_missing_chords
 from explorer.music.melody import N_PITCHES
 
 #: Debug hook: a folder where each rank appends the training-row indices of every step (rows-rank<R>.txt).
@@ -62,6 +63,7 @@ class TrainSettings:
     init: str | None = None
     progress: bool = True
     config: dict = field(default_factory=dict)  # other config fields, e.g. {"free_bits": 256}
+    estimate_chords: bool = False  # rows without chords get chords estimated from their notes (chord-conditioned models)
 
 
 def transpose_batch(tokens: torch.Tensor, chroma: torch.Tensor, max_shift: int, gen: torch.Generator):
@@ -227,9 +229,15 @@ def train(s: TrainSettings) -> dict:
     out = Path(s.out)
     out.mkdir(parents=True, exist_ok=True)
     ds = concat([SegmentDataset.load(p) for p in s.data]) if len(s.data) > 1 else SegmentDataset.load(s.data[0])
+    chords_estimated = 0
+    if s.estimate_chords:  # what the app gives a chord-conditioned model for a melody without a chord track
+        chroma, chords_estimated = estimate_missing_chords(ds.tokens, ds.chroma)
+        ds.chroma = chroma.astype(np.uint8)
     train_ds, val_ds = ds.take_split("train"), ds.take_split("valid")
     if len(train_ds) == 0 or len(val_ds) == 0:
         raise ValueError(f"the data needs train and valid rows; got {ds.counts()}")
+    if len(train_ds) < s.batch:  # not one whole batch: no step would be taken
+        raise ValueError(f"the data has {len(train_ds)} training rows, fewer than --batch {s.batch}")
     rng = np.random.default_rng(s.seed)
     if len(val_ds) > s.val_limit:
         val_ds = val_ds.subset(np.sort(rng.choice(len(val_ds), s.val_limit, replace=False)))
@@ -272,6 +280,8 @@ def train(s: TrainSettings) -> dict:
                  "split": "by tune (SHA-1 of source|tune_id: 80/10/10); tunes with the same opening in one split",
                  "duplicates": ds.meta.get("duplicates", {}),
                  "augmentation": f"random transposition ±{s.augment} semitones per training row"}
+    if s.estimate_chords:
+        data_desc["chords"] = f"estimated from the notes for the {chords_estimated} segments without chords"
 
     def save_state():
         if not lead:
