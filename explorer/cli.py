@@ -170,7 +170,8 @@ def _cmd_eval(args) -> int:
     try:
         tm = TrainedModel.load(args.checkpoint, device=args.device)
         ds = concat([SegmentDataset.load(p) for p in args.data])
-        res = evaluate(tm, ds, split=args.split, limit=args.limit or None, seed=args.seed)
+        chords = args.chords or _training_chords(tm)
+        res = evaluate(tm, ds, split=args.split, limit=args.limit or None, seed=args.seed, chords=chords)
     except (CheckpointError, DatasetError, FileNotFoundError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -203,7 +204,7 @@ def _cmd_ship(args) -> int:
             print(f"attribute vectors: encoding {n_vec} training segments …", file=sys.stderr)
             tm.set_attribute_vectors(attribute_vectors(tm, ds, limit=args.vector_limit))
         print("evaluating on the test split …", file=sys.stderr)
-        res = evaluate(tm, ds, split="test", limit=args.limit or None)
+        res = evaluate(tm, ds, split="test", limit=args.limit or None, chords=_training_chords(tm))
         print(f"evaluating on {len(unseen_files)} unseen corpora …", file=sys.stderr)
         unseen = evaluate_unseen(tm, {k: SegmentDataset.load(p) for k, p in unseen_files.items()},
                                  limit=args.limit or None)
@@ -215,7 +216,8 @@ def _cmd_ship(args) -> int:
     extra = {"targets": target_lines(tm.name, res, unseen), "paper": spec.paper, "unseen": unseen,
              "unseen_files": {k: Path(p).name for k, p in unseen_files.items()},
              "notes": notes, "eval_command": f"explorer eval <this file> --data "
-             f"{' '.join(Path(p).name for p in args.data)} --split test --limit {args.limit} --json",
+             f"{' '.join(Path(p).name for p in args.data)} --split test --limit {args.limit} --json"
+             + (" --chords estimated" if _training_chords(tm) == "estimated" else ""),
              "attribute_vectors_from": {"segments": n_vec, "split": "train", "files": [Path(p).name for p in args.data],
                                         "method": "mean posterior mean of the top quartile minus the bottom quartile"},
              "kl_note": spec.kl_line(tm.model.config)}
@@ -223,6 +225,12 @@ def _cmd_ship(args) -> int:
     print(json.dumps({"out": str(out), "targets": extra["targets"]} | {k: v for k, v in res.items() if k != "kl_per_dim"},
                      indent=1))
     return 0
+
+
+def _training_chords(tm) -> str:
+    """How a model's own data is evaluated: with chords estimated for the segments without any
+    when it was trained so (`explorer train --estimate-chords`, on its card), else as they are."""
+    return "estimated" if str(tm.card.get("data", {}).get("chords", "")).startswith("estimated") else "as-is"
 
 
 def _name_and_path(item: str) -> tuple[str, str]:
@@ -369,6 +377,9 @@ def make_parser() -> argparse.ArgumentParser:
     e.add_argument("--device", default="auto")
     e.add_argument("--seed", type=int, default=0)
     e.add_argument("--json", action="store_true")
+    e.add_argument("--chords", choices=["as-is", "estimated"], default=None,
+                   help="segments without chords: keep them so (as-is) or estimate chords from their notes; "
+                        "default: as the model was trained (its card)")
     e.set_defaults(func=_cmd_eval)
 
     sh = sub.add_parser("ship", help="evaluate a run's checkpoint on the test split and write it with its card")

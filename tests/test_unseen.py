@@ -117,3 +117,45 @@ def test_a_chord_conditioned_model_is_also_evaluated_with_estimated_chords_on_a_
     chorded = segment_tunes([tune_from_midi(make_midi(notes), "c", "c")])
     chorded.chroma[:] = 1
     assert list(evaluate_unseen(ec2, {"chorded": chorded})) == ["chorded"]
+
+
+def test_eval_and_ship_treat_the_own_data_as_the_model_was_trained(tmp_path, capsys, one_torch_thread):
+    """A model trained with `--estimate-chords` is evaluated with estimated chords on its own
+    data by `explorer eval` (unless --chords says otherwise) and by `explorer ship`, whose card
+    says how its data got chords; a model trained without is evaluated as-is."""
+    import json
+
+    import torch
+
+    from explorer.cli import main
+    from explorer.data.dataset import segment_tunes
+    from explorer.data.midi_files import tune_from_midi
+    from explorer.models.checkpoint import save_checkpoint
+    from explorer.models.registry import build_model
+    from explorer.models.trained import TrainedModel
+    from tests.conftest import make_midi
+
+    notes = [(60 + (i * 7) % 12, i * 0.5, i * 0.5 + 0.5) for i in range(160)]
+    ds = segment_tunes([tune_from_midi(make_midi(notes), "plain", "a")])
+    ds.tune_split[:] = "test"  # `explorer ship` evaluates the test split
+    data = ds.save(tmp_path / "d.npz")
+    torch.manual_seed(0)
+    model = build_model("ec2vae", hidden_dims=16, z1_dims=4, z2_dims=4)
+    said = f"estimated from the notes for the {len(ds)} segments without chords"
+    est = save_checkpoint(tmp_path / "est.safetensors", model, card={"data": {"chords": said}})
+    plain = save_checkpoint(tmp_path / "plain.safetensors", model, card={"data": {}})
+
+    def eval_json(ckpt, *extra):
+        capsys.readouterr()
+        assert main(["eval", str(ckpt), "--data", str(data), "--split", "all", "--device", "cpu", "--json", *extra]) == 0
+        return json.loads(capsys.readouterr().out)
+
+    assert eval_json(est)["chords_estimated"] == len(ds)
+    assert "chords_estimated" not in eval_json(plain)
+    assert "chords_estimated" not in eval_json(est, "--chords", "as-is")
+    assert eval_json(plain, "--chords", "estimated")["chords_estimated"] == len(ds)
+    out = tmp_path / "shipped.safetensors"
+    assert main(["ship", str(est), "--data", str(data), "--out", str(out), "--device", "cpu"]) == 0
+    card = TrainedModel.load(out, device="cpu").card
+    assert card["eval"]["chords_estimated"] == len(ds) and card["eval_command"].endswith(" --chords estimated")
+    assert f"- chords: {said}" in out.with_suffix(".md").read_text()

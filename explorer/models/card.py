@@ -21,12 +21,14 @@ def card_markdown(name: str, card: dict) -> str:
     lines = [f"# {name}", "", f"Model: **{card.get('model')}** · config `{json.dumps(card.get('config', {}))}`", "",
              "## Data", f"- files: {', '.join(data.get('files', []))}", f"- sources: {', '.join(data.get('sources', []))}",
              f"- segments: {data.get('segments')}", f"- split: {data.get('split')}",
-             f"- augmentation: {data.get('augmentation')}", "",
-             "## Training", f"- steps: {card.get('steps')}, epochs: {card.get('epochs')}, batch {card.get('batch')}, "
-             f"lr {card.get('lr')}, seed {card.get('seed')}",
-             f"- time: {card.get('train_seconds', 0) / 60:.0f} min on {card.get('hardware')}",
-             f"- KL: {card.get('kl_note', '')}", "",
-             f"## Evaluation (`explorer eval`, {ev.get('split')} split, {ev.get('segments')} segments)"]
+             f"- augmentation: {data.get('augmentation')}"]
+    if data.get("chords"):  # trained with chords estimated for the segments without (explorer train --estimate-chords)
+        lines.append(f"- chords: {data['chords']}")
+    lines += ["", "## Training", f"- steps: {card.get('steps')}, epochs: {card.get('epochs')}, batch {card.get('batch')}, "
+              f"lr {card.get('lr')}, seed {card.get('seed')}",
+              f"- time: {card.get('train_seconds', 0) / 60:.0f} min on {card.get('hardware')}",
+              f"- KL: {card.get('kl_note', '')}", "",
+              f"## Evaluation (`explorer eval`, {ev.get('split')} split, {ev.get('segments')} segments)"]
     for k in ("recon_accuracy_teacher_forced", "recon_accuracy_greedy", "recon_accuracy_onset_pitch",
               "recon_accuracy_rhythm", "active_units"):
         if k in ev:
