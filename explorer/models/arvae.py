@@ -16,6 +16,7 @@ from torch import nn
 
 from explorer.models.base import (DecodeOutput, LatentLayout, MelodyVAE, Posterior, kl_normal, mix, pick_tokens,
                                   run_gru_cell, shift_in)
+from explorer.models.fast_decode import cached, gru_loop, start_tokens, token_table, use_fast
 from explorer.music.attributes import AR_ATTRIBUTES
 from explorer.music.melody import N_TOKENS, REST
 
@@ -64,14 +65,17 @@ class ARVAE(MelodyVAE):
         return Posterior(self.to_mu(h), self.to_logscale(h).clamp(-10, 5).exp())
 
     def decode(self, z, chroma=None, *, target=None, teacher_forcing: float = 0.0, sample: bool = False,
-               temperature: float = 1.0) -> DecodeOutput:
-        """Greedy/sampled generation step by step. With a ``target``: full teacher forcing
-        (``teacher_forcing`` = 1) runs as one whole-sequence pass; scheduled sampling (0 < tf < 1)
-        feeds each row the true previous token with probability tf, else its own choice, in the
-        step loop — or, with ``parallel_training``, as two whole-sequence passes."""
+               temperature: float = 1.0, reference: bool = False) -> DecodeOutput:
+        """Greedy/sampled generation step by step (in eval mode the fast loop of ``_decode_fast``,
+        the same tokens; ``reference=True`` forces the plain loop). With a ``target``: full teacher
+        forcing (``teacher_forcing`` = 1) runs as one whole-sequence pass; scheduled sampling
+        (0 < tf < 1) feeds each row the true previous token with probability tf, else its own
+        choice, in the step loop — or, with ``parallel_training``, as two whole-sequence passes."""
         forced = target is not None and teacher_forcing > 0
         if forced and (teacher_forcing >= 1 or self.config.parallel_training):
             return self._decode_parallel(z, target.long(), teacher_forcing)
+        if not forced and use_fast(self, reference):
+            return self._decode_fast(z, sample, max(temperature, 1e-4))
         b = z.size(0)
         h = torch.tanh(self.z_to_h(z))
         prev = torch.full((b,), N_TOKENS, dtype=torch.long, device=z.device)  # start token
@@ -84,6 +88,17 @@ class ARVAE(MelodyVAE):
             toks.append(tok)
             prev = self._next_input(tok, target[:, i].long(), teacher_forcing) if forced else tok
         return DecodeOutput(torch.stack(logps, 1), torch.stack(toks, 1))
+
+    def _decode_fast(self, z, sample: bool, temperature: float) -> DecodeOutput:
+        """``decode`` without a target through ``fast_decode.gru_loop``: the embedded previous
+        token is a row of a (131, 3H) table, z's share of the input gates is computed once."""
+        e, cell = self.config.embed_dims, self.decoder
+        table = cached(self, "table", lambda: token_table(self.embed.weight, cell.weight_ih, slice(0, e)))
+        static = F.linear(z, cell.weight_ih[:, e:], cell.bias_ih)  # (B, 3H)
+        logp, tok = gru_loop(static[:, None].expand(-1, self.config.n_step, -1), table, cell.weight_hh, cell.bias_hh,
+                             torch.tanh(self.z_to_h(z)), self.out.weight, self.out.bias,
+                             start_tokens(z.size(0), N_TOKENS, z.device), sample, temperature, None, 0, None)
+        return DecodeOutput(logp, tok)
 
     def _next_input(self, chosen, truth, teacher_forcing: float):
         """Scheduled sampling in the step loop: per row the true token with probability

@@ -31,6 +31,7 @@ from explorer.models.base import (
     shift_in,
     shift_melodies,
 )
+from explorer.models.fast_decode import cached, gru_loop, start_tokens, token_table, use_fast
 
 
 @dataclass(frozen=True)
@@ -124,10 +125,11 @@ class EC2VAE(MelodyVAE):
         return torch.stack(logps, 1)
 
     def decode(self, z, chroma, *, target=None, teacher_forcing: float = 0.0, sample: bool = False,
-               temperature: float = 1.0) -> DecodeOutput:
-        """Generation step by step. With a ``target``: full teacher forcing (tf = 1) runs as
-        whole-sequence passes; scheduled sampling (0 < tf < 1) feeds each row the true previous
-        value with probability tf, else its own choice, in the step loop — or, with
+               temperature: float = 1.0, reference: bool = False) -> DecodeOutput:
+        """Generation step by step (in eval mode the fast loops of ``_decode_fast``, the same
+        tokens; ``reference=True`` forces the plain loop). With a ``target``: full teacher forcing
+        (tf = 1) runs as whole-sequence passes; scheduled sampling (0 < tf < 1) feeds each row the
+        true previous value with probability tf, else its own choice, in the step loop — or, with
         ``parallel_training``, as whole-sequence passes (``_decode_parallel``)."""
         c = self.config
         z_p, z_r = z[:, :c.z1_dims], z[:, c.z1_dims:]
@@ -135,12 +137,40 @@ class EC2VAE(MelodyVAE):
         forced = target is not None and teacher_forcing > 0
         if forced and (teacher_forcing >= 1 or c.parallel_training):
             return self._decode_parallel(z_p, z_r, chroma, target.long(), teacher_forcing)
+        if not forced and use_fast(self, reference):
+            return self._decode_fast(z_p, z_r, chroma, sample, max(temperature, 1e-4))
         tf = teacher_forcing if forced else 0.0
         r_target = rhythm_targets(target) if forced else None
         rhythm_logp = self._rhythm_decoder(z_r, sample, temperature, r_target, tf)
         # the melody decoder reads the rhythm decoder's log-probabilities, as in the authors' code
         logp = self._melody_decoder(z_p, rhythm_logp, chroma, sample, temperature,
                                     target.long() if forced else None, tf)
+        return DecodeOutput(logp, logp.argmax(-1), rhythm_logp)
+
+    # ---- the same decoders, fast (generation) -----------------------------------
+    def _fast_tables(self):
+        """Rhythm's previous-class gates (3, 3H); the melody's previous-token gates (130, 3H) and
+        its per-step inputs' weights (3 + 12, 3H), rhythm and chroma columns side by side."""
+        c, w = self.config, self.grucell_1.weight_ih  # columns: previous token, rhythm, z_p, chroma
+        R, Q = c.roll_dims, c.rhythm_dims
+        return (token_table(None, self.grucell_0.weight_ih, slice(0, Q)), token_table(None, w, slice(0, R)),
+                torch.cat([w[:, R:R + Q], w[:, R + Q + c.z1_dims:]], 1).t().contiguous())
+
+    def _decode_fast(self, z_p, z_r, chroma, sample: bool, temperature: float) -> DecodeOutput:
+        """``decode`` without a target through ``fast_decode.gru_loop``: what does not depend on
+        the previous value (z, the rhythm stream, chords) is projected for all steps at once."""
+        c, g0, g1, g2 = self.config, self.grucell_0, self.grucell_1, self.grucell_2
+        r_table, m_table, w_steps = cached(self, "tables", self._fast_tables)
+        b, t, R, Q = z_p.size(0), c.n_step, c.roll_dims, c.rhythm_dims
+        seq0 = F.linear(z_r, g0.weight_ih[:, Q:], g0.bias_ih)[:, None].expand(-1, t, -1)  # (B, T, 3H)
+        rhythm_logp, _ = gru_loop(seq0, r_table, g0.weight_hh, g0.bias_hh, torch.tanh(self.linear_init_0(z_r)),
+                                  self.linear_out_0.weight, self.linear_out_0.bias, start_tokens(b, Q - 1, z_p.device),
+                                  sample, temperature, None, 0, None)  # (B, T, 3)
+        static = F.linear(z_p, g1.weight_ih[:, R + Q:R + Q + c.z1_dims], g1.bias_ih)  # (B, 3H)
+        seq1 = torch.matmul(torch.cat([rhythm_logp, chroma], -1), w_steps).add_(static[:, None])  # (B, T, 3H)
+        logp, _ = gru_loop(seq1, m_table, g1.weight_hh, g1.bias_hh, torch.tanh(self.linear_init_1(z_p)),
+                           self.linear_out_1.weight, self.linear_out_1.bias, start_tokens(b, R - 1, z_p.device),
+                           sample, temperature, None, 0, [g2.weight_ih, g2.weight_hh, g2.bias_ih, g2.bias_hh])
         return DecodeOutput(logp, logp.argmax(-1), rhythm_logp)
 
     # ---- the same decoders over whole sequences (training) ---------------------

@@ -28,6 +28,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from explorer.models.base import DecodeOutput, LatentLayout, MelodyVAE, Posterior, kl_normal, mix, pick_tokens, shift_in
+from explorer.models.fast_decode import cached, gru_loop, start_tokens, token_table, use_fast
 from explorer.music.concepts import ConceptError, get_concept
 from explorer.music.melody import N_PITCHES, N_TOKENS
 
@@ -91,8 +92,12 @@ class SeqDecoder(nn.Module):
             prev = mix(prev, shift_in(guess, self.start), teacher_forcing)
         return self.run(prev, cond, z)
 
-    def generate(self, cond: torch.Tensor, z: torch.Tensor, sample: bool, temperature: float):
-        """Step by step: (log-probs (B, T, n_out), classes (B, T)) for the condition (B, T, C)."""
+    def generate(self, cond: torch.Tensor, z: torch.Tensor, sample: bool, temperature: float,
+                 reference: bool = False):
+        """Step by step: (log-probs (B, T, n_out), classes (B, T)) for the condition (B, T, C); in
+        eval mode through ``generate_fast`` (the same classes) unless ``reference``."""
+        if use_fast(self, reference):
+            return self.generate_fast(cond, z, sample, max(temperature, 1e-4))
         h = torch.tanh(self.init(z))[None]
         prev = torch.full((z.size(0),), self.start, dtype=torch.long, device=z.device)
         last = torch.full_like(prev, N_PITCHES)
@@ -105,6 +110,22 @@ class SeqDecoder(nn.Module):
             logps.append(logp)
             picks.append(prev)
         return torch.stack(logps, 1), torch.stack(picks, 1)
+
+    def _tables(self):
+        """The previous class's input gates (n_out + 1, 3H) and the latest pitch's (129, 3H) or None."""
+        e, w = self.embed.weight.size(1), self.gru.weight_ih_l0  # columns: previous class, [latest pitch], cond
+        last = None if self.last is None else token_table(self.last.weight, w, slice(e, 2 * e))
+        return token_table(self.embed.weight, w, slice(0, e)), last
+
+    def generate_fast(self, cond: torch.Tensor, z: torch.Tensor, sample: bool, temperature: float):
+        """``generate`` through ``fast_decode.gru_loop``: the previous class and the latest pitch are
+        rows of tables, the condition's share of the input gates is computed for all steps at once."""
+        table, last = cached(self, "tables", self._tables)
+        w = self.gru.weight_ih_l0
+        seq = F.linear(cond, w[:, w.size(1) - cond.size(-1):], self.gru.bias_ih_l0)  # (B, T, 3H)
+        return gru_loop(seq, table, self.gru.weight_hh_l0, self.gru.bias_hh_l0, torch.tanh(self.init(z)),
+                        self.out.weight, self.out.bias, start_tokens(z.size(0), self.start, z.device), sample,
+                        temperature, last, N_PITCHES, None)
 
 
 @dataclass(frozen=True)
@@ -201,22 +222,24 @@ class ExtRes(MelodyVAE):
 
     # ---- decoders ------------------------------------------------------------------------------
     def decode_concept(self, z_e, *, target=None, teacher_forcing: float = 0.0, sample: bool = False,
-                       temperature: float = 1.0):
-        """p(y | z_e): (log-probs (B, L, K), y (B, L)); with a ``target`` y, teacher forced."""
+                       temperature: float = 1.0, reference: bool = False):
+        """p(y | z_e): (log-probs (B, L, K), y (B, L)); with a ``target`` y, teacher forced;
+        ``reference=True``: the plain step loop instead of the fast one (the same classes)."""
         cond = self._ze_steps(z_e)
         if target is not None and teacher_forcing > 0:
             logp = self.extract_dec.teacher_forced(target.long(), cond, z_e, teacher_forcing)
             return logp, logp.argmax(-1)
-        return self.extract_dec.generate(cond, z_e, sample, temperature)
+        return self.extract_dec.generate(cond, z_e, sample, temperature, reference)
 
     def decode_melody(self, z_r, y, *, target=None, teacher_forcing: float = 0.0, sample: bool = False,
-                      temperature: float = 1.0) -> ExtResOutput:
-        """p(x | z_r, y) for z_r (B, Zr) and y (B, L); with a ``target`` melody, teacher forced."""
+                      temperature: float = 1.0, reference: bool = False) -> ExtResOutput:
+        """p(x | z_r, y) for z_r (B, Zr) and y (B, L); with a ``target`` melody, teacher forced;
+        ``reference=True``: the plain step loop instead of the fast one (the same tokens)."""
         cond = self._x_cond(y, z_r)
         if target is not None and teacher_forcing > 0:
             logp = self.residual_dec.teacher_forced(target.long(), cond, z_r, teacher_forcing)
             return ExtResOutput(logp, logp.argmax(-1), concept=y)
-        logp, tok = self.residual_dec.generate(cond, z_r, sample, temperature)
+        logp, tok = self.residual_dec.generate(cond, z_r, sample, temperature, reference)
         return ExtResOutput(logp, tok, concept=y)
 
     def split(self, z: torch.Tensor):
@@ -224,7 +247,7 @@ class ExtRes(MelodyVAE):
         return z[:, :self.config.ze_dims], z[:, self.config.ze_dims:]
 
     def decode(self, z, chroma=None, *, target=None, teacher_forcing: float = 0.0, sample: bool = False,
-               temperature: float = 1.0, concept=None) -> ExtResOutput:
+               temperature: float = 1.0, concept=None, reference: bool = False) -> ExtResOutput:
         """z → y → x. y is ``concept`` (B, L) when given; else, with a ``target`` and teacher forcing,
         f(target) for the melody decoder (and y's own log-probs teacher forced); else decoded from z_e."""
         z_e, z_r = self.split(z)
@@ -236,9 +259,9 @@ class ExtRes(MelodyVAE):
             y = self.concept_of(target)
             y_logp, _ = self.decode_concept(z_e, target=y, teacher_forcing=teacher_forcing)
         else:
-            y_logp, y = self.decode_concept(z_e, sample=sample, temperature=temperature)
+            y_logp, y = self.decode_concept(z_e, sample=sample, temperature=temperature, reference=reference)
         out = self.decode_melody(z_r, y, target=target if forced else None, teacher_forcing=teacher_forcing,
-                                 sample=sample, temperature=temperature)
+                                 sample=sample, temperature=temperature, reference=reference)
         out.concept_logits = y_logp
         return out
 

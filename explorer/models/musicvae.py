@@ -32,6 +32,7 @@ from torch import nn
 
 from explorer.models.base import (DecodeOutput, LatentLayout, MelodyVAE, Posterior, kl_normal, mix, pick_tokens,
                                   shift_in)
+from explorer.models.fast_decode import cached, lstm_loop, token_table, use_fast
 from explorer.music.melody import N_TOKENS
 
 START = N_TOKENS  # the embedding row of the start token
@@ -70,8 +71,12 @@ class TokenDecoder(nn.Module):
         h, _ = self.lstm(x, self.init(context))
         return F.log_softmax(self.out(h), -1)
 
-    def generate(self, context: torch.Tensor, prev: torch.Tensor, n: int, sample: bool, temperature: float):
-        """Step by step: (log-probs (B, n, 130), tokens (B, n)) starting after token ``prev`` (B,)."""
+    def generate(self, context: torch.Tensor, prev: torch.Tensor, n: int, sample: bool, temperature: float,
+                 reference: bool = False):
+        """Step by step: (log-probs (B, n, 130), tokens (B, n)) starting after token ``prev`` (B,);
+        in eval mode through ``generate_fast`` (the same tokens) unless ``reference``."""
+        if use_fast(self, reference):
+            return self.generate_fast(context, prev, n, sample, max(temperature, 1e-4))
         state = self.init(context)
         logps, toks = [], []
         for _ in range(n):
@@ -82,6 +87,21 @@ class TokenDecoder(nn.Module):
             logps.append(logp)
             toks.append(prev)
         return torch.stack(logps, 1), torch.stack(toks, 1)
+
+    def generate_fast(self, context: torch.Tensor, prev: torch.Tensor, n: int, sample: bool, temperature: float):
+        """``generate`` through ``fast_decode.lstm_loop``: the embedded previous token is a row of a
+        (131, 4H) table and the context's share of layer 0's input gates is computed once."""
+        lstm, e = self.lstm, self.embed.weight.size(1)
+        w_ih = lstm.weight_ih_l0
+        table = cached(self, "table", lambda: token_table(self.embed.weight, w_ih, slice(0, e)))
+        static = F.linear(context, w_ih[:, e:], lstm.bias_ih_l0)  # (B, 4H)
+        upper = [w for k in range(1, lstm.num_layers) for w in
+                 (getattr(lstm, f"weight_ih_l{k}"), getattr(lstm, f"weight_hh_l{k}"),
+                  getattr(lstm, f"bias_ih_l{k}"), getattr(lstm, f"bias_hh_l{k}"))]
+        h, c = self.init(context)  # (L, B, H) each
+        return lstm_loop(static[:, None].expand(-1, n, -1), table, lstm.weight_hh_l0, lstm.bias_hh_l0, upper,
+                         list(h.unbind(0)), list(c.unbind(0)), self.out.weight, self.out.bias, prev, sample,
+                         temperature)
 
 
 @dataclass(frozen=True)
@@ -139,14 +159,16 @@ class MusicVAE(MelodyVAE):
     def _logp_given_prev(self, z, prev):  # (B, T) previous tokens → (B, T, 130)
         return self.decoder.run(prev, z)
 
-    def _generate(self, z, sample, temperature):
+    def _generate(self, z, sample, temperature, reference: bool = False):
         start = torch.full((z.size(0),), START, dtype=torch.long, device=z.device)
-        return self.decoder.generate(z, start, self.config.n_step, sample, temperature)
+        return self.decoder.generate(z, start, self.config.n_step, sample, temperature, reference)
 
     def decode(self, z, chroma=None, *, target=None, teacher_forcing: float = 0.0, sample: bool = False,
-               temperature: float = 1.0) -> DecodeOutput:
+               temperature: float = 1.0, reference: bool = False) -> DecodeOutput:
+        """Generation without a target (in eval mode the fast loops, the same tokens;
+        ``reference=True`` forces the plain step loop); with one, parallel scheduled sampling."""
         if target is None or teacher_forcing <= 0:
-            logp, tok = self._generate(z, sample, temperature)
+            logp, tok = self._generate(z, sample, temperature, reference)
             return DecodeOutput(logp, tok)
         target = target.long()
         prev = shift_in(target, START)  # (B, T)
@@ -203,12 +225,12 @@ class HierarchicalMusicVAE(MusicVAE):
         logp = self.decoder.run(prev.reshape(b * self.n_bars, s), bars.reshape(b * self.n_bars, -1))
         return logp.reshape(b, self.config.n_step, -1)  # (B, T, 130)
 
-    def _generate(self, z, sample, temperature):
+    def _generate(self, z, sample, temperature, reference: bool = False):
         bars = self.bar_embeddings(z)
         prev = torch.full((z.size(0),), START, dtype=torch.long, device=z.device)
         logps, toks = [], []
         for u in range(self.n_bars):
-            lp, tk = self.decoder.generate(bars[:, u], prev, self.config.steps_per_bar, sample, temperature)
+            lp, tk = self.decoder.generate(bars[:, u], prev, self.config.steps_per_bar, sample, temperature, reference)
             logps.append(lp)
             toks.append(tk)
             prev = tk[:, -1]
