@@ -231,6 +231,15 @@ def bench_map_open(repeat: int = 20) -> dict:
                     "n": len(t)}
 
 
+def bench_decode_speed() -> dict:
+    """Greedy decode, the plain step loop (reference) against the fast loops, per shipped melody
+    model: segments/s at batch 256 and one-melody p50/p95 (process CPU time, alternated in one
+    process), their ratios and the greedy-token agreement (explorer/bench_decode.py)."""
+    from explorer.bench_decode import bench_decode_speed as rows
+
+    return {"models": rows()}
+
+
 BENCHMARKS = {
     "attributes": bench_attributes,
     "render": bench_render,
@@ -242,6 +251,7 @@ BENCHMARKS = {
     "slider": bench_slider,
     "tsne": bench_tsne,
     "map-open": bench_map_open,
+    "decode-speed": bench_decode_speed,
 }
 
 

@@ -401,7 +401,7 @@ def make_parser() -> argparse.ArgumentParser:
 
     bn = sub.add_parser("bench", help="time the operations users wait for (p50/p95 in ms)")
     bn.add_argument("names", nargs="*", help="benchmarks to run (default: all): attributes, render, render-cached, "
-                    "midi, encode, decode, decode-render, slider, tsne, map-open")
+                    "midi, encode, decode, decode-render, slider, tsne, map-open, decode-speed")
     bn.add_argument("--json", action="store_true", help="(the output is always JSON)")
     bn.set_defaults(func=_cmd_bench)
 
