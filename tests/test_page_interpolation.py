@@ -117,3 +117,27 @@ def test_groups_and_palette_on_ec2vae():
     at.selectbox(key="ip_cell").set_value("B").run()
     assert not at.exception
     assert chart(at, "ip_cell_play_roll")["layout"]["title"]["text"] == "cell B"
+
+
+def test_the_live_palette_hands_every_cell_to_the_browser():
+    """With "Live palette" on, the grid is one player carrying a clip and the notes of every cell
+    (the browser switches between them); the timeline's player is the one space plays."""
+    from explorer.ui.player import midi_notes
+
+    at = run_page(model="ec2vae-tiny", steps="3", grid="3")
+    timeline = next(h for h, _ in players(at) if h["main"])
+    assert timeline["name"].startswith("interpolation_3_steps")
+    if not audio_status()[0]:
+        pytest.skip("no audio: the live palette is off")
+    at.toggle(key="ip_live").set_value(True).run()
+    assert not at.exception
+    assert not [c for c in at.get("plotly_chart") if "ip_palette_fig" in c.proto.id]  # the grid replaces the figure
+    (head, _), = players(at, "palette")
+    assert head["n"] == 3 and head["labels"] == cell_labels(3) and len(head["clips"]) == len(head["notes"]) == 9
+    assert head["index"] == cell_labels(3).index(at.selectbox(key="ip_cell").value)
+    assert all(0 <= v <= 1 for v in head["shade"])
+    assert all(notes and all(lo < hi for _, lo, hi in notes) for notes in head["notes"])
+    at.selectbox(key="ip_cell").set_value("B").run()  # the server's choice moves the grid's selection
+    (head, _), = players(at, "palette")
+    assert head["index"] == 2
+    assert midi_notes(b"not a MIDI file") == []

@@ -17,7 +17,7 @@ from explorer.models.trained import INTERPOLATIONS
 from explorer.music.melody import STEPS_PER_BAR, Melody
 from explorer.ui.melody_source import melody_source_ui
 from explorer.ui.keys import model_key
-from explorer.ui.player import play_sequence_ui, play_ui
+from explorer.ui.player import melody_clips, play_sequence_ui, play_ui
 from explorer.ui.segment_picker import start_picker_at
 from explorer.ui.sidebar import sidebar_ui
 from explorer.viz.interpolation import attribute_path_figure, palette_figure
@@ -26,7 +26,8 @@ from explorer.viz.pianoroll import pianoroll_figure
 ALL_GROUPS = "all"
 _SAVED = "ip_saved"
 DEFAULTS = {"ip_steps": 8, "ip_method": "slerp", "ip_group": ALL_GROUPS, "ip_gap": False,
-            "ip_attrs": ["note_density", "pitch_range", "mean_pitch"], "ip_grid": 4, "ip_colour": "note_density"}
+            "ip_attrs": ["note_density", "pitch_range", "mean_pitch"], "ip_grid": 4, "ip_colour": "note_density",
+            "ip_live": False}
 # URL parameter → (widget key, accepted values)
 URL_PARAMS = {"steps": ("ip_steps", range(2, 17)), "interp": ("ip_method", INTERPOLATIONS),
               "group": ("ip_group", None), "grid": ("ip_grid", GRID_SIZES)}
@@ -48,6 +49,12 @@ def _interpolate(model: str, a: tuple, b: tuple, steps: int, method: str, group:
 @st.cache_data(show_spinner="Decoding the palette…", max_entries=16)
 def _palette(model: str, corners: tuple, n: int, _tm) -> list:
     return palette(_tm, [Melody(*c) for c in corners], n)
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def _palette_clips(model: str, corners: tuple, n: int, program: int, qpm: float | None, _cells) -> tuple:
+    """(FLAC clips, notes) of the palette's cells, cached by what decoded them."""
+    return melody_clips(_cells, program, qpm)
 
 
 # ---- state ----------------------------------------------------------------------------
@@ -124,7 +131,7 @@ def _timeline_ui(tm, settings, a: Melody, b: Melody, groups: list[str]):
     st.caption(f"{steps} steps from the reconstruction of A to that of B ({method} of the posterior means"
                + ("" if group == ALL_GROUPS else f"; only the {group} dims move, the rest stay A's") + ").")
     play_sequence_ui(path, settings, key="ip_timeline", name=f"interpolation_{steps}_steps_{method}",
-                     gap_steps=STEPS_PER_BAR if gap else 0)
+                     gap_steps=STEPS_PER_BAR if gap else 0, main=True)
     names = st.multiselect("Attributes along the path", list(ATTRIBUTES), format_func=LABELS.get, key="ip_attrs")
     if names:
         attrs = compute(np.stack([m.tokens for m in path]), tuple(names))
@@ -146,6 +153,32 @@ def _pick_from_figure(event, labels):
     st.session_state.ip_fig_seen = picked
 
 
+def _take_cell(key: str, labels: list):
+    """The live palette was released on a cell: the cell selector takes it (before the page runs)."""
+    from explorer.ui.clip_player import released_index
+
+    k = released_index(key)
+    if k is not None and 0 <= k < len(labels):
+        st.session_state.ip_cell = labels[k]
+
+
+def _live_palette_ui(tm, settings, corners: tuple, cells: list, labels: list, values, colour_label: str):
+    """The palette's cells rendered at once and played in the browser (no rerun while the pointer moves)."""
+    from explorer.ui.clip_player import palette_player
+
+    n = int(round(len(cells) ** 0.5))
+    with st.spinner(f"Rendering the {len(cells)} cells…"):
+        flacs, notes = _palette_clips(model_key(tm), corners, n, settings.program, settings.qpm, cells)
+    values = np.asarray(values, float)
+    span = float(values.max() - values.min())
+    shade = (values - values.min()) / span if span > 0 else np.zeros_like(values)
+    palette_player(flacs, notes, labels, n, labels.index(st.session_state.ip_cell), key="ip_live_palette",
+                   shade=shade, on_change=_take_cell, args=("ip_live_palette", labels))
+    st.caption(f"Press a cell (or ▶ Play), then move over the grid: each cell plays as the pointer reaches it, in "
+               f"your browser. Letting go (or Enter) selects the cell; ←/→/↑/↓ move, space plays and stops. "
+               f"Darker cells: more {colour_label.lower()} ({values.min():.2f} to {values.max():.2f}).")
+
+
 def _palette_ui(tm, settings, a: Melody, b: Melody):
     st.header("4-corner palette")
     st.caption("Four corners — A top left, B top right, C bottom left, D bottom right — and the melodies "
@@ -154,17 +187,24 @@ def _palette_ui(tm, settings, a: Melody, b: Melody):
     if pair is None:
         return
     c, d = pair
-    g1, g2 = st.columns(2)
+    g1, g2, g3 = st.columns([2, 2, 1])
     n = g1.select_slider("Grid size (cells a side)", GRID_SIZES, key="ip_grid")
     colour = g2.selectbox("Colour cells by", list(ATTRIBUTES), format_func=LABELS.get, key="ip_colour")
-    cells = _palette(model_key(tm), tuple(_arrays(m) for m in (a, b, c, d)), int(n), tm)
+    live = g3.toggle("Live palette", key="ip_live", disabled=not settings.audio,
+                     help="Render every cell and play them in your browser: the pointer over a cell plays it, "
+                          "with no round trip to the server." + ("" if settings.audio else " Needs audio."))
+    corners = tuple(_arrays(m) for m in (a, b, c, d))
+    cells = _palette(model_key(tm), corners, int(n), tm)
     labels = cell_labels(n)
-    values = compute(np.stack([m.tokens for m in cells]), (colour,))[colour]
-    event = st.plotly_chart(palette_figure(cells, n, labels, values, LABELS[colour].split(" (")[0]),
-                            key="ip_palette_fig", width="content", on_select="rerun", selection_mode="points")
-    _pick_from_figure(event, labels)
     if st.session_state.get("ip_cell") not in labels:
         st.session_state.ip_cell = labels[n + 1]  # a cell inside the grid
+    values = compute(np.stack([m.tokens for m in cells]), (colour,))[colour]
+    if live and settings.audio:
+        _live_palette_ui(tm, settings, corners, cells, labels, values, LABELS[colour].split(" (")[0])
+    else:
+        event = st.plotly_chart(palette_figure(cells, n, labels, values, LABELS[colour].split(" (")[0]),
+                                key="ip_palette_fig", width="content", on_select="rerun", selection_mode="points")
+        _pick_from_figure(event, labels)
     left, right = st.columns(2)
     with left:
         cell = st.selectbox("Cell (or click one)", labels, key="ip_cell")

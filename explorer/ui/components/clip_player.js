@@ -60,10 +60,99 @@ function wavOf(buffer) {
   return new Blob([out.buffer], { type: "audio/wav" });
 }
 
+// ---- a piano roll of the clip's notes, with a playhead ---------------------------------------
+// The notes come from Python ([pitch, start s, end s], read from the clip's MIDI); the x-axis is
+// the clip's length in seconds (the audio's, once known), so the playhead at t / length lies over
+// the note that sounds. An SVG scaled without keeping its aspect: no redraw when the page resizes.
+const SVG = "http://www.w3.org/2000/svg";
+
+function makeRoll(cls) {
+  const box = el("div", cls ? "clip-roll " + cls : "clip-roll");
+  const svg = document.createElementNS(SVG, "svg");
+  svg.setAttribute("preserveAspectRatio", "none");
+  const head = el("div", "clip-playhead");
+  box.append(svg, head);
+  return { box, svg, head, span: 1 };
+}
+
+function pitchRange(lists) {
+  const ps = lists.flatMap((notes) => (notes || []).map((n) => n[0]));
+  return ps.length ? [Math.min(...ps) - 1, Math.max(...ps) + 1] : [59, 61];
+}
+
+function drawRoll(roll, notes, span, range) {
+  notes = notes || [];
+  const [lo, hi] = range || pitchRange([notes]);
+  roll.span = Math.max(span || 0, ...notes.map((n) => n[2]), 1e-3);
+  roll.svg.setAttribute("viewBox", `0 0 ${roll.span} ${hi - lo + 1}`);
+  roll.svg.replaceChildren(...notes.map(([p, a, b]) => {
+    const r = document.createElementNS(SVG, "rect");
+    r.setAttribute("x", a);
+    r.setAttribute("y", hi - p);
+    r.setAttribute("width", Math.max(b - a, 1e-3));
+    r.setAttribute("height", 1);
+    return r;
+  }));
+}
+
+function setSpan(roll, span) {
+  if (!(span > 0)) return;
+  roll.span = span;
+  const vb = roll.svg.getAttribute("viewBox");
+  if (vb) roll.svg.setAttribute("viewBox", vb.replace(/^0 0 \S+/, `0 0 ${span}`));
+}
+
+function place(roll, t) {
+  const f = Math.min(Math.max(t / roll.span, 0), 1);
+  roll.head.style.left = (100 * f).toFixed(3) + "%";
+}
+
+// Moves the playhead while s.position() gives a time (seconds), every frame; stops when it gives null.
+function animate(s) {
+  if (s.raf) return;
+  const step = () => {
+    const t = s.position();
+    if (t === null) { s.raf = 0; return; }
+    place(s.roll, t);
+    s.raf = requestAnimationFrame(step);
+  };
+  s.raf = requestAnimationFrame(step);
+}
+
+// ---- space plays/stops the page's main player ------------------------------------------------
+// One listener for the page (however many players): a space typed where space means something
+// (a text field, a button, a slider, a select…) is left alone, and so is one a player handled.
+const KEEP_SPACE = 'input,textarea,select,button,audio,video,[contenteditable=""],[contenteditable="true"],' +
+  '[role="slider"],[role="textbox"],[role="combobox"],[role="listbox"],[role="option"],[role="checkbox"],' +
+  '[role="switch"],[role="radio"],[role="button"],[role="tab"],[role="menuitem"]';
+
+// The player last played, else the one Python marked main, else the first on the page.
+function mainPlayer() {
+  const last = window.__clipLast;
+  if (last && last.isConnected && last.__clip && last.__clip.ready()) return last;
+  const all = [...document.querySelectorAll(".clip-player")].filter((r) => r.__clip && r.__clip.ready());
+  return all.find((r) => r.dataset.main) || all[0] || null;
+}
+
+function onSpace(ev) {
+  if (ev.key !== " " || ev.defaultPrevented || ev.repeat || ev.ctrlKey || ev.metaKey || ev.altKey) return;
+  if (ev.target instanceof Element && ev.target.closest(KEEP_SPACE)) return;
+  const root = mainPlayer();
+  if (!root) return;
+  ev.preventDefault(); // not a page scroll
+  root.__clip.toggle();
+}
+
+if (!window.__clipSpace) {
+  window.__clipSpace = true;
+  document.addEventListener("keydown", onSpace);
+}
+
 // ---- one clip --------------------------------------------------------------------------------
 function player(root, head, part, s) {
   if (!s.audio) {
     root.replaceChildren();
+    s.roll = makeRoll();
     s.audio = el("audio");
     s.audio.controls = true;
     s.audio.preload = "auto";
@@ -76,18 +165,31 @@ function player(root, head, part, s) {
       try { save(wavOf(await decode(s.clipBytes, s.head.sample_rate)), s.head.name + ".wav"); }
       finally { s.wav.disabled = false; }
     };
+    s.position = () => (s.audio.paused ? null : s.audio.currentTime);
+    s.audio.addEventListener("loadedmetadata", () => { setSpan(s.roll, s.audio.duration); place(s.roll, s.audio.currentTime); });
+    s.audio.addEventListener("play", () => { window.__clipLast = root; animate(s); });
+    for (const type of ["pause", "seeked", "ended"]) {
+      s.audio.addEventListener(type, () => place(s.roll, s.audio.currentTime));
+    }
+    root.__clip = {
+      ready: () => !!s.clipBytes,
+      toggle: () => (s.audio.paused ? s.audio.play().catch(() => {}) : s.audio.pause()),
+    };
     const bar = el("div", "clip-bar");
     bar.append(s.audio, s.note, s.midi, s.wav);
-    root.append(bar);
+    root.append(s.roll.box, bar);
   }
   const clip = head.clips[0];
   s.clipBytes = clip ? part(clip.audio) : null;
   s.midiBytes = part(head.midi);
   s.audio.style.display = s.wav.style.display = clip ? "" : "none";
+  s.roll.box.style.display = clip && head.notes ? "" : "none";
   s.note.textContent = clip ? "" : head.note || "";
   s.midi.style.display = s.midiBytes ? "" : "none";
   if (s.url) URL.revokeObjectURL(s.url);
   s.url = null;
+  drawRoll(s.roll, head.notes, 0);
+  place(s.roll, 0);
   if (clip) {
     s.url = URL.createObjectURL(new Blob([s.clipBytes], { type: head.mime }));
     s.audio.src = s.url;
@@ -97,37 +199,21 @@ function player(root, head, part, s) {
   }
 }
 
-// ---- live: a control's positions ------------------------------------------------------------
-function live(root, head, part, s, setTriggerValue) {
-  if (!s.range) {
-    root.replaceChildren();
-    s.play = el("button", "clip-play", "▶ Play");
-    s.range = el("input", "clip-range");
-    s.range.type = "range";
-    s.range.min = 0;
-    s.range.step = 1;
-    s.value = el("span", "clip-value");
-    s.status = el("span", "clip-status");
-    const bar = el("div", "clip-bar clip-live");
-    bar.tabIndex = 0;
-    bar.append(s.play, s.range, s.value, s.status);
-    root.append(bar);
-    s.play.onclick = () => toggle(s);
-    s.range.addEventListener("input", (ev) => show(s, +s.range.value, ev.timeStamp));
-    s.range.addEventListener("change", () => setTriggerValue("index", +s.range.value));
-    bar.addEventListener("keydown", (ev) => {
-      if (ev.key === " ") { ev.preventDefault(); toggle(s); }
-    });
-  }
-  s.range.max = head.values.length - 1;
-  s.range.value = head.index;
-  s.index = head.index;
-  label(s);
+// ---- clips switched in the browser: a control's positions ("live"), a palette's cells --------
+// Both decode their clips once into AudioBuffers and loop the current one; moving the control
+// (or the pointer over the palette) switches sound without asking the server.
+function switcher(root, head, part, s) {
   s.status.textContent = "decoding…";
   root.dataset.state = "working";
+  s.buffers = null; // the old clips stay in the air until the new ones are decoded
   const token = (s.token = {});
   const autoplay = head.autoplay && s.shown; // a change made these clips (not the first visit)
   s.ctx = s.ctx || new AudioContext();
+  s.position = () => {
+    if (!s.source) return null;
+    return (s.ctx.currentTime - s.t0) % s.source.buffer.duration;
+  };
+  root.__clip = { ready: () => !!s.buffers, toggle: () => toggle(s) };
   const bytes = head.clips.map((c) => part(c.audio));
   const unique = new Map(); // clips repeat along a control: decode each sound once
   Promise.all(bytes.map((b, i) => {
@@ -140,6 +226,7 @@ function live(root, head, part, s, setTriggerValue) {
     s.shas = head.clips.map((c) => c.sha);
     s.status.textContent = "";
     root.dataset.state = "ready";
+    s.view();
     if (s.source) switchTo(s, s.index, null);
     else if (autoplay) start(s);
   }).catch((err) => {
@@ -149,15 +236,123 @@ function live(root, head, part, s, setTriggerValue) {
   });
 }
 
-function label(s) {
-  const v = s.head.values[s.index];
-  s.value.textContent = `${s.head.label} = ${v.toFixed(2)}`;
-  s.root.dataset.index = s.index;
+function live(root, head, part, s, setTriggerValue) {
+  if (!s.range) {
+    root.replaceChildren();
+    s.play = el("button", "clip-play", "▶ Play");
+    s.range = el("input", "clip-range");
+    s.range.type = "range";
+    s.range.min = 0;
+    s.range.step = 1;
+    s.value = el("span", "clip-value");
+    s.status = el("span", "clip-status");
+    s.roll = makeRoll("clip-roll-live");
+    const bar = el("div", "clip-bar clip-live");
+    bar.tabIndex = 0;
+    bar.append(s.play, s.range, s.value, s.status);
+    root.append(s.roll.box, bar);
+    s.play.onclick = () => toggle(s);
+    s.range.addEventListener("input", (ev) => show(s, +s.range.value, ev.timeStamp));
+    s.range.addEventListener("change", () => setTriggerValue("index", +s.range.value));
+    bar.addEventListener("keydown", (ev) => {
+      if (ev.key === " ") { ev.preventDefault(); toggle(s); }
+    });
+    s.view = () => {
+      const i = s.index, notes = s.head.notes;
+      s.value.textContent = `${s.head.label} = ${s.head.values[i].toFixed(2)}`;
+      s.root.dataset.index = i;
+      drawRoll(s.roll, notes ? notes[i] : [], s.buffers ? s.buffers[i].duration : 0, s.range2);
+    };
+  }
+  s.range.max = head.values.length - 1;
+  s.range.value = head.index;
+  s.index = head.index;
+  s.range2 = head.notes ? pitchRange(head.notes) : null; // one pitch axis along the control
+  s.view();
+  switcher(root, head, part, s);
+}
+
+// The palette: an n×n grid of cells, each the roll of its melody. With sound on, the pointer
+// over a cell plays it; a press starts the sound; the release (or Enter) selects the cell on the
+// server, once. The arrow keys move across the grid, space plays/stops.
+function palette(root, head, part, s, setTriggerValue) {
+  const n = head.n;
+  root.replaceChildren();
+  s.play = el("button", "clip-play", "▶ Play");
+  s.status = el("span", "clip-status");
+  s.value = el("span", "clip-value");
+  const bar = el("div", "clip-bar");
+  bar.append(s.play, s.value, s.status);
+  s.grid = el("div", "clip-grid");
+  s.grid.tabIndex = 0;
+  s.grid.style.gridTemplateColumns = `repeat(${n}, 1fr)`;
+  const range = pitchRange(head.notes);
+  s.cells = head.labels.map((lab, k) => {
+    const roll = makeRoll("clip-cell");
+    roll.box.dataset.cell = lab;
+    roll.box.append(el("span", "clip-cell-label", lab));
+    if (head.shade) roll.box.style.setProperty("--clip-shade", head.shade[k].toFixed(3));
+    drawRoll(roll, head.notes[k], 0, range);
+    return roll;
+  });
+  s.grid.append(...s.cells.map((c) => c.box));
+  root.append(bar, s.grid);
+  s.play.onclick = () => toggle(s);
+  s.index = head.index;
+  s.view = () => {
+    s.cells.forEach((c, k) => {
+      c.box.classList.toggle("current", k === s.index);
+      c.box.classList.toggle("selected", k === s.head.index);
+    });
+    s.roll = s.cells[s.index];
+    if (s.buffers) setSpan(s.roll, s.buffers[s.index].duration);
+    s.value.textContent = `cell ${s.head.labels[s.index]}`;
+    root.dataset.index = s.index;
+  };
+  const cellAt = (ev) => {
+    const r = s.grid.getBoundingClientRect();
+    const c = Math.floor((n * (ev.clientX - r.left)) / r.width), row = Math.floor((n * (ev.clientY - r.top)) / r.height);
+    return c >= 0 && c < n && row >= 0 && row < n ? row * n + c : null;
+  };
+  let down = false;
+  s.grid.addEventListener("pointerdown", (ev) => {
+    const k = cellAt(ev);
+    if (k === null) return;
+    down = true;
+    s.grid.setPointerCapture(ev.pointerId);
+    if (k !== s.index) show(s, k, ev.timeStamp);
+    if (!s.source) start(s);
+  });
+  s.grid.addEventListener("pointermove", (ev) => {
+    const k = cellAt(ev);
+    if (k !== null && k !== s.index && (down || s.source)) show(s, k, ev.timeStamp);
+  });
+  const release = (ev) => {
+    if (!down) return;
+    down = false;
+    const k = cellAt(ev);
+    setTriggerValue("index", k === null ? s.index : k);
+  };
+  s.grid.addEventListener("pointerup", release);
+  s.grid.addEventListener("pointercancel", () => { down = false; });
+  const moves = { ArrowLeft: -1, ArrowRight: 1, ArrowUp: -n, ArrowDown: n };
+  s.grid.addEventListener("keydown", (ev) => {
+    if (ev.key === " ") { ev.preventDefault(); toggle(s); return; }
+    if (ev.key === "Enter") { ev.preventDefault(); setTriggerValue("index", s.index); return; }
+    const d = moves[ev.key];
+    if (!d) return;
+    ev.preventDefault();
+    const k = s.index + d, row = Math.floor(s.index / n);
+    const ok = Math.abs(d) === 1 ? k >= row * n && k < row * n + n : k >= 0 && k < n * n;
+    if (ok) show(s, k, ev.timeStamp);
+  });
+  s.view();
+  switcher(root, head, part, s);
 }
 
 function show(s, i, t0) {
   s.index = i;
-  label(s);
+  s.view();
   if (s.source && s.buffers) switchTo(s, i, t0);
 }
 
@@ -178,17 +373,21 @@ function switchTo(s, i, t0) {
     s.root.dataset.lastSwitchMs = (performance.now() - t0).toFixed(2);
     s.root.dataset.switches = (+(s.root.dataset.switches || 0) + 1).toString();
   }
+  setSpan(s.roll, buf.duration);
+  animate(s);
 }
 
 function start(s) {
   if (!s.buffers) return;
   s.ctx.resume();
+  window.__clipLast = s.root;
   switchTo(s, s.index, null);
   s.play.textContent = "■ Stop";
 }
 
 function toggle(s) {
   if (s.source) {
+    place(s.roll, s.position()); // the playhead stays where the sound stopped
     s.source.stop();
     s.source = null;
     delete s.root.dataset.playing;
@@ -202,34 +401,44 @@ function toggle(s) {
 function cleanup(s, parentElement) {
   return () => {
     if (s.source) s.source.stop();
+    s.source = null;
     if (s.ctx) s.ctx.close();
     if (s.url) URL.revokeObjectURL(s.url);
     STATE.delete(parentElement);
   };
 }
 
+const MODES = { player, live, palette };
+
 export default function (component) {
   const { data, parentElement, setTriggerValue } = component;
   if (!data) return undefined;
   let s = STATE.get(parentElement);
+  const { head, part } = unpack(data);
+  if (s && s.head && s.head.mode !== head.mode) { // another kind of player at this place
+    cleanup(s, parentElement)();
+    s.root.remove();
+    s = null;
+  }
   if (!s) {
     s = { root: el("div", "clip-player") };
     parentElement.append(s.root);
     STATE.set(parentElement, s);
   }
-  const { head, part } = unpack(data);
   if (s.head && s.head.sig === head.sig) { // a rerun with the same audio: keep playing
-    if (head.mode === "live" && head.index !== s.head.index) { // the server moved the control
-      s.range.value = head.index;
+    const moved = head.mode !== "player" && head.index !== s.head.index; // the server moved the control
+    s.head = head;
+    if (moved) {
+      if (s.range) s.range.value = head.index;
       show(s, head.index, null);
     }
-    s.head = head;
     return cleanup(s, parentElement);
   }
   s.head = head;
   s.root.dataset.mode = head.mode;
-  if (head.mode === "live") live(s.root, head, part, s, setTriggerValue);
-  else player(s.root, head, part, s);
+  if (head.main) s.root.dataset.main = "1";
+  else delete s.root.dataset.main;
+  MODES[head.mode](s.root, head, part, s, setTriggerValue);
   s.shown = true;
   return cleanup(s, parentElement);
 }
