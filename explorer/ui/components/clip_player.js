@@ -323,7 +323,9 @@ function palette(root, head, part, s, setTriggerValue) {
     if (k !== s.index) show(s, k, ev.timeStamp);
     if (!s.source) start(s);
   });
-  s.grid.addEventListener("pointermove", (ev) => {
+  // pointerrawupdate (Chromium) comes as the input does; pointermove waits for the next frame
+  const MOVE = "onpointerrawupdate" in window ? "pointerrawupdate" : "pointermove";
+  s.grid.addEventListener(MOVE, (ev) => {
     const k = cellAt(ev);
     if (k !== null && k !== s.index && (down || s.source)) show(s, k, ev.timeStamp);
   });
