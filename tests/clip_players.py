@@ -9,9 +9,14 @@ from __future__ import annotations
 from explorer.ui.clip_player import unpack
 
 
+def _elements(block):
+    """The clip players among ``block``'s ``st.components.v2`` elements (the map's marks are one too)."""
+    return [e for e in block.get("bidi_component") if "clip_player" in e.proto.component_name]
+
+
 def players(block, mode: str = "player") -> list[tuple[dict, bytes]]:
     """(header, blob area) of each clip player in ``block`` in ``mode`` ("player" or "live")."""
-    out = [unpack(e.proto.bytes) for e in block.get("bidi_component")]
+    out = [unpack(e.proto.bytes) for e in _elements(block)]
     return [(h, b) for h, b in out if h.get("mode") == mode]
 
 
@@ -33,4 +38,4 @@ def clip(block, k: int = 0) -> bytes:
 
 def player_keys(block) -> list[str]:
     """The ``key`` each player was drawn with (the end of its element id)."""
-    return [e.proto.id.rsplit("-", 1)[-1] for e in block.get("bidi_component")]
+    return [e.proto.id.rsplit("-", 1)[-1] for e in _elements(block)]

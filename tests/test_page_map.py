@@ -46,6 +46,16 @@ def xs(trace) -> np.ndarray:
     return np.asarray(x, float)
 
 
+def ys(trace) -> np.ndarray:
+    return xs({"x": trace["y"]})
+
+
+def map_marks(at) -> dict:
+    """The data of the marks the selection sends to the map (explorer/ui/map_marks.py)."""
+    element = next(e for e in at.get("bidi_component") if "map_marks" in e.proto.component_name)
+    return json.loads(json.loads(element.proto.json))  # a JSON string, sent as JSON
+
+
 def n_points(spec) -> int:
     """Dataset points on the map (the star and ring markers carry no customdata)."""
     return sum(len(xs(t)) for t in spec["data"] if t.get("customdata") is not None)
@@ -103,7 +113,9 @@ def test_picking_a_segment_plays_it_its_reconstruction_and_neighbours():
     assert at.subheader[0].value == f"#7: {ds.describe(7)}"
     neighbours = [e.label for e in at.expander if "distance" in e.label]
     assert len(neighbours) == 5 and all(not lab.startswith("#7:") for lab in neighbours)
-    assert len(players(at)) == 7  # original, reconstruction, five neighbours, each with its MIDI
+    assert len(players(at)) == 2  # original and reconstruction; the neighbours' players on demand
+    at.toggle(key="map_nn_audio").set_value(True).run()
+    assert len(players(ok(at))) == 7  # original, reconstruction, five neighbours, each with its MIDI
     if audio_status()[0]:
         assert len(audio_players(at)) == 7
     # a neighbour's button moves the selection there
@@ -147,8 +159,12 @@ def test_clicking_a_point_selects_its_row():
     ok(at)
     assert at.session_state["map_selection"] == row
     assert at.query_params["point"] == str(row)
-    # the selected point is ringed on the map
-    assert "selected" in [t["name"] for t in map_spec(at)["data"]]
+    # the selected point is ringed on the map: the click reran only the selection beside the map,
+    # whose marks move the ring in the browser; the map itself was not sent again
+    assert not [c for c in at.get("plotly_chart") if "map_chart" in c.proto.id]
+    ring = map_marks(at)["traces"]["selected"]
+    assert (ring["x"], ring["y"]) == ([xs(spec["data"][0])[3]], [ys(spec["data"][0])[3]])
+    assert "selected" in [t["name"] for t in map_spec(at.run())["data"]]  # and in the map of a full run
 
 
 def test_attribute_filter_hides_points_outside_the_range():
@@ -286,10 +302,10 @@ def test_a_box_selection_plays_its_segments_left_to_right_as_one_midi(monkeypatc
 
 def test_the_selected_points_neighbours_are_ringed_on_the_map():
     at = run_map()
-    at.number_input(key="map_pick").set_value(7).run()
-    ringed = next(t for t in map_spec(ok(at))["data"] if t["name"] == "neighbours")
-    labels = [int(e.label.split(":")[0][1:]) for e in at.expander if "distance" in e.label]
     trace = map_spec(at)["data"][0]
+    at.number_input(key="map_pick").set_value(7).run()  # reruns the selection beside the map, not the map
+    ringed = map_marks(ok(at))["traces"]["neighbours"]  # the rings it moves on the map in the browser
+    labels = [int(e.label.split(":")[0][1:]) for e in at.expander if "distance" in e.label]
     pos = {int(r): i for i, r in enumerate(np.asarray(trace["customdata"])[:, 0])}
     assert len(labels) == 5
     np.testing.assert_allclose(sorted(xs(ringed)), sorted(xs(trace)[[pos[r] for r in labels]]))

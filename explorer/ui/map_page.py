@@ -24,13 +24,17 @@ from explorer.music.convert import melodies_to_midi, midi_to_bytes
 from explorer.ui.player import play_midi_ui, play_ui
 from explorer.ui.plot_events import clicked_rows
 from explorer.ui.sidebar import keep_across_pages, sidebar_ui
-from explorer.viz.latent_map import CATEGORIES, map_figure, mark_points, short_name, small_map_figure
+from explorer.viz.latent_map import (CATEGORIES, RINGS, map_figure, mark_points, mark_trace, short_name,
+                                     small_map_figure)
 from explorer.viz.map_axes import robust_axes
 
 NO_FILTER = "(no filter)"
 K_NEIGHBOURS = 5
 PICK_KEY = "map_pick"
 CHART_KEY = "map_chart"
+NN_AUDIO_KEY = "map_nn_audio"  # the neighbours' players are drawn only when asked for
+SELECTION_PART = "map_selection_part"  # fragment keys: a click reruns only the part it changes,
+LASSO_PART = "map_lasso_part"  # never the map (10k points, sent once per full run)
 MAP_SENT_KEY = "map_sent_at"  # perf_counter() of the last map sent
 LASSO_KEY = "map_lasso"
 
@@ -130,19 +134,23 @@ def _select(row: int):
 def _take_chart_click():
     """on_select of the map: a box or lasso keeps its points' dataset rows (customdata[0]) as
     the selection to play; a click selects the clicked point. The star and ring markers carry
-    no customdata, so clicking them selects nothing."""
+    no customdata, so clicking them selects nothing. Either reruns only the part of the page it
+    changes (the selection or the lasso's player), not the map."""
     event = st.session_state.get(CHART_KEY) or {}
     rows = clicked_rows(event)
     selection = event.get("selection") or {}
     if selection.get("box") or selection.get("lasso"):
         st.session_state[LASSO_KEY] = rows
-    elif rows:
+        st.rerun(LASSO_PART)
+    if rows:
         _select(int(rows[-1]))
+    st.rerun(SELECTION_PART)
 
 
 def _take_pick():
     if st.session_state.get(PICK_KEY) is not None:
         _select(int(st.session_state[PICK_KEY]))
+    st.rerun(SELECTION_PART)
 
 
 # ---- sections --------------------------------------------------------------------------
@@ -216,11 +224,35 @@ def _upload_ui(tm, proj, latents, pkey, cols):
         return placed, labels, up.name
 
 
-def _selection_ui(settings, tm, rows, X, cols) -> list[int]:
+def _selected() -> int | None:
+    sel = st.session_state.get(MAP_SELECTION_KEY)
+    return None if sel is None else int(sel)
+
+
+def _neighbours(tm, ds, rows, X, cols, i: int):
+    """(map positions (K,), distances (K,), whether #i is on the map) of the K_NEIGHBOURS
+    nearest points of the map to segment ``i`` in the latents ``X`` (M, d)."""
+    pos = int(np.searchsorted(rows, i))
+    on_map = pos < len(rows) and rows[pos] == i
+    query = X[pos] if on_map else P.encode_means(tm, ds.tokens[i:i + 1], ds.chroma[i:i + 1])[0, cols]
+    idx, dist = P.nearest_neighbours(X, query, K_NEIGHBOURS, exclude=pos if on_map else None)
+    return idx, dist, on_map
+
+
+def _marks(rows, coords, i: int | None, neighbours) -> dict:
+    """The ring traces of the map: the selected segment ``i`` (if on the map) and its
+    ``neighbours`` (map positions), as points (K, 2)."""
+    pos = int(np.searchsorted(rows, i)) if i is not None else len(rows)
+    on_map = pos < len(rows) and rows[pos] == i
+    return {"neighbours": coords[np.asarray(neighbours, int)].reshape(-1, 2),
+            "selected": coords[pos:pos + 1] if on_map else np.zeros((0, 2))}
+
+
+def _selection_ui(settings, tm, rows, X, cols):
     """The selected segment, its reconstruction and its nearest neighbours; returns the
-    neighbours' dataset rows (to ring them on the map)."""
+    neighbours' map positions (to ring them on the map)."""
     ds = settings.dataset
-    i = int(st.session_state[MAP_SELECTION_KEY])
+    i = _selected()
     st.query_params["point"] = str(i)
     mel = ds.melody(i)
     name = f"{mel.meta['tune_id']}_bar{mel.meta['bar'] + 1}"
@@ -229,27 +261,49 @@ def _selection_ui(settings, tm, rows, X, cols) -> list[int]:
     play_ui(mel, settings, key="map_orig", name=name)
     st.markdown("**Reconstruction** (posterior mean, greedy decoding)")
     play_ui(tm.reconstruct([mel])[0], settings, key="map_recon", name=f"{name}_recon")
-    pos = int(np.searchsorted(rows, i))
-    on_map = pos < len(rows) and rows[pos] == i
-    query = X[pos] if on_map else P.encode_means(tm, ds.tokens[i:i + 1], ds.chroma[i:i + 1])[0, cols]
-    idx, dist = P.nearest_neighbours(X, query, K_NEIGHBOURS, exclude=pos if on_map else None)
+    idx, dist, on_map = _neighbours(tm, ds, rows, X, cols, i)
     space = "whole latent" if cols == slice(0, tm.layout.dims) else f"{st.session_state.map_group} latent"
     st.markdown(f"**{len(idx)} nearest neighbours** (ringed on the map) in the {space} (Euclidean distance between "
                 f"posterior means, among the {len(rows)} points of the map)"
                 + ("" if on_map else f"; #{i} itself is not on the map"))
+    hear = st.toggle("Hear the neighbours", key=NN_AUDIO_KEY, help="Draw a player for each neighbour (each click "
+                     "then renders five more clips).")
     for j, (p, d) in enumerate(zip(idx, dist)):
         r = int(rows[p])
         with st.expander(f"#{r}: {ds.describe(r)} · distance {d:.3f}"):
-            nm = ds.melody(r)
-            play_ui(nm, settings, key=f"map_nn{j}", roll=False, name=f"{nm.meta['tune_id']}_bar{nm.meta['bar'] + 1}")
+            if hear:
+                nm = ds.melody(r)
+                play_ui(nm, settings, key=f"map_nn{j}", roll=False,
+                        name=f"{nm.meta['tune_id']}_bar{nm.meta['bar'] + 1}")
             st.button("Select this one", key=f"map_nn{j}_go", on_click=_select, args=(r,))
-    return [int(rows[p]) for p in idx]
+    return idx
+
+
+@st.fragment(key=SELECTION_PART)
+def _selection_part(settings, tm, rows, coords, latents, cols):
+    """Beside the map: the selection (or how to make one), and the rings on the map moved to it.
+    A click on the map reruns only this."""
+    from explorer.ui.map_marks import chart_marks
+
+    i, neighbours = _selected(), []
+    if i is None or i >= len(settings.dataset):
+        st.info("Click a point on the map (or type a segment number below it) to hear it, its reconstruction "
+                "and its nearest neighbours. Drag a box or lasso (tools above the map) to play a selection.")
+        i = None
+    else:  # the latents are in memory by now (a click came after the map), or this is a shared link
+        with st.spinner(f"Playing #{i}…"):
+            neighbours = _selection_ui(settings, tm, rows, latents()[:, cols], cols)
+    rings = {name: mark_trace(xy, name=name, **RINGS[name]).to_plotly_json()
+             for name, xy in _marks(rows, coords, i, neighbours).items()}
+    chart_marks(key="map_marks", chart=CHART_KEY, traces=rings,
+                watch=(CHART_KEY, PICK_KEY), label="Working…")
 
 
 def _clear_lasso():
     st.session_state[LASSO_KEY] = []
 
 
+@st.fragment(key=LASSO_PART)
 def _lasso_ui(settings, rows, coords):
     """The segments taken by a box or lasso on the map, played one after another left to right."""
     ds = settings.dataset
@@ -325,16 +379,12 @@ def map_page():
     keep = _search_ui(ds, attrs, rows)
     placed = _upload_ui(tm, proj, latents, pkey, cols)
     left, right = st.columns([3, 2])
-    neighbours = []
-    sel = st.session_state.get(MAP_SELECTION_KEY)
     with right:
-        if sel is None or int(sel) >= len(ds):
-            st.info("Click a point on the map (or type a segment number below it) to hear it, its reconstruction "
-                    "and its nearest neighbours. Drag a box or lasso (tools above the map) to play a selection.")
-        else:  # the latents are in memory by now (a click came after the map), or this is a shared link
-            neighbours = _selection_ui(settings, tm, rows, latents()[:, cols], cols)
+        _selection_part(settings, tm, rows, proj.coords, latents, cols)
+    sel = _selected()
+    neighbours = [] if sel is None or sel >= len(ds) else _neighbours(tm, ds, rows, latents()[:, cols], cols, sel)[0]
     with left:
-        draw_map(proj.coords, ds, rows, attrs, colour, keep, placed, neighbours,
+        draw_map(proj.coords, ds, rows, attrs, colour, keep, placed, _marks(rows, proj.coords, sel, neighbours),
                  revision=f"{method}/{group}/{len(rows)}")
         st.number_input("…or pick a segment # (row of the data, as on the Segment player)", min_value=0,
                         max_value=len(ds) - 1, value=None, step=1, key=PICK_KEY, on_change=_take_pick)
@@ -345,19 +395,16 @@ def map_page():
         _regularised_ui(tm, mu, proj.coords, attrs, rows, keep, method)
 
 
-def draw_map(coords, ds, rows, attrs, colour, keep, placed, neighbours, *, revision):
-    """The map of ``coords`` (M, 2) with the uploaded points ``placed`` (or None), the
-    selected point and its ``neighbours`` (dataset rows) marked, its axes fitted to the bulk
-    of the points."""
+def draw_map(coords, ds, rows, attrs, colour, keep, placed, marks, *, revision):
+    """The map of ``coords`` (M, 2) with the uploaded points ``placed`` (or None) and the rings
+    ``marks`` (:func:`_marks`: the selected point and its neighbours; a click moves them in the
+    browser, :func:`_selection_part`), its axes fitted to the bulk of the points."""
     fig = map_figure(coords, ds, rows, attrs, colour, keep, revision=revision)
     if placed is not None:
         mark_points(fig, placed[0], name=placed[2], symbol="star", colour="#ff3b30", size=16, text=placed[1])
-    if neighbours:
-        pos = np.searchsorted(rows, neighbours)
-        mark_points(fig, coords[pos], name="neighbours", symbol="circle-open", colour="#ff9500", size=14)
-    sel = st.session_state.get(MAP_SELECTION_KEY)
-    if sel is not None and (pos := int(np.searchsorted(rows, sel))) < len(rows) and rows[pos] == sel:
-        mark_points(fig, coords[pos:pos + 1], name="selected", symbol="circle-open", colour="#ff3b30", size=18)
+    for name, xy in marks.items():
+        if len(xy):
+            mark_points(fig, xy, name=name, **RINGS[name])
     clipped = robust_axes(fig, coords[keep])
     st.caption(f"{int(keep.sum())} of {len(rows)} points shown"
                + (f" ({clipped} far-out point{'s' if clipped != 1 else ''} outside the axes: zoom out to see "

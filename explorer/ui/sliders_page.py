@@ -360,6 +360,15 @@ def sliders_page():
         return
     sig = content_key(model_key(tm), seed.tokens.tobytes())
     init_state(list(reg.values()), mu, sig)
+    _steer_part(settings, tm, ds, seed, mu, reg, data_ok, n_rows)
+
+
+@st.fragment(key="sl_steer_part")
+def _steer_part(settings, tm, ds, seed, mu, reg: dict, data_ok: bool, n_rows: int):
+    """Everything a slider changes: the controls, the output, its readout and the curve. A slider
+    move reruns only this (not the sidebar and the seed's source)."""
+    from explorer.ui.map_marks import chart_marks
+
     left, right = st.columns([2, 3], gap="large")
     with left:
         dims, names, amounts = _controls_ui(tm, reg, mu, data_ok, n_rows)
@@ -389,3 +398,5 @@ def sliders_page():
             play_ui(seed, settings, key="sl_seed", name="seed")
     _sweep_ui(tm, ds, seed, mu, reg, dims, amounts, data_ok)
     save_state(list(reg.values()), names)
+    chart_marks(key="sl_busy", watch=tuple(f"sl_d{d}" for d in reg.values()) + tuple(f"sl_v_{n}" for n in names),
+                label="Decoding…")

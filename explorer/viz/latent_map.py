@@ -57,13 +57,23 @@ def map_figure(coords, ds, rows, attrs, colour: str, keep, *, revision=None):
     return _layout(fig, revision=revision)
 
 
+def mark_trace(xy, *, name, symbol, colour, size, text=None) -> go.Scatter:
+    """The points ``xy`` (K, 2) as one legend entry of outlined markers; with ``text`` (K labels)
+    they show it on hover, else they take no hover (and no click: no customdata)."""
+    return go.Scatter(x=xy[:, 0], y=xy[:, 1], mode="markers", name=name, text=text,
+                      hovertemplate="%{text}<extra>" + name + "</extra>" if text is not None else None,
+                      hoverinfo=None if text is not None else "skip",
+                      marker=dict(symbol=symbol, size=size, color=colour, line=dict(width=2, color="black")))
+
+
 def mark_points(fig, xy, *, name, symbol, colour, size, text=None):
-    """Add the points ``xy`` (K, 2) to ``fig`` as one legend entry of outlined markers; with ``text``
-    (K labels) they show it on hover, else they take no hover (and no click: no customdata)."""
-    fig.add_trace(go.Scatter(x=xy[:, 0], y=xy[:, 1], mode="markers", name=name, text=text,
-                             hovertemplate="%{text}<extra>" + name + "</extra>" if text is not None else None,
-                             hoverinfo=None if text is not None else "skip",
-                             marker=dict(symbol=symbol, size=size, color=colour, line=dict(width=2, color="black"))))
+    """Add :func:`mark_trace` of ``xy`` (K, 2) to ``fig``."""
+    fig.add_trace(mark_trace(xy, name=name, symbol=symbol, colour=colour, size=size, text=text))
+
+
+#: The rings of the Latent map's selection: trace name → its markers.
+RINGS = {"neighbours": dict(symbol="circle-open", colour="#ff9500", size=14),
+         "selected": dict(symbol="circle-open", colour="#ff3b30", size=18)}
 
 
 def small_map_figure(coords, values, title, label):

@@ -1,0 +1,126 @@
+// explorer/ui/map_marks.py's browser side: moves marker traces of a plotly chart already on the
+// page (the Latent map's "selected" and "neighbours" rings) with Plotly.restyle, so a click
+// reruns only the part of the page that changed and the map's 10k points are not sent again;
+// and shows a "Working…" badge from the user's input until the rerun it started draws this
+// element again.
+//
+// data: {chart: key of the st.plotly_chart, traces: {name: plotly trace}, watch: [keys], label, run}
+//   watch: keys of elements whose input starts a rerun: a plotly chart (a click or a selection
+//   on it) or a slider (a change of its aria-valuenow after a pointer or key release).
+
+const BUSY_ID = "explorer-busy";
+const MAX_BUSY_MS = 20_000; // an input that started no rerun cannot leave the badge up for ever
+
+function badge() {
+  let b = document.getElementById(BUSY_ID);
+  if (!b) {
+    b = document.createElement("div");
+    b.id = BUSY_ID;
+    b.setAttribute("role", "status");
+    b.setAttribute("aria-live", "polite");
+    b.style.cssText = "position:fixed;top:0.6rem;right:4rem;z-index:1000100;padding:0.25rem 0.7rem;"
+      + "border-radius:1rem;background:#ff4b4b;color:white;font:600 0.85rem sans-serif;"
+      + "box-shadow:0 1px 4px rgba(0,0,0,.3);display:none";
+    document.body.append(b);
+  }
+  return b;
+}
+
+function busy(label) {
+  const b = badge();
+  b.textContent = label || "Working…";
+  b.style.display = "";
+  b.dataset.shown = String(+(b.dataset.shown || 0) + 1); // how many times it came up (for tests)
+  clearTimeout(b._timer);
+  b._timer = setTimeout(() => idle(), MAX_BUSY_MS);
+}
+
+function idle() {
+  const b = document.getElementById(BUSY_ID);
+  if (b) {
+    b.style.display = "none";
+    clearTimeout(b._timer);
+  }
+}
+
+function chartOf(key) {
+  return document.querySelector(`.st-key-${key} .js-plotly-plot`);
+}
+
+function restyle(key, traces) {
+  const gd = chartOf(key);
+  if (!gd || !gd.data || !window.Plotly) return false;
+  for (const [name, trace] of Object.entries(traces)) {
+    const i = gd.data.findIndex((t) => t.name === name);
+    if (i >= 0) window.Plotly.restyle(gd, { x: [trace.x], y: [trace.y] }, [i]);
+    else if (trace.x.length) window.Plotly.addTraces(gd, trace);
+  }
+  return true;
+}
+
+// What starts a rerun. A slider: its value changed between a pointer or key press and its
+// release (listened for on the document, so a slider drawn again later is still watched). A
+// plotly chart: a click or a selection on it (plotly's own events, once per chart node).
+const WATCH = { keys: [], label: "" };
+
+function watchedBox(target) {
+  for (const key of WATCH.keys) {
+    const box = target.closest && target.closest(`.st-key-${key}`);
+    if (box && !box.querySelector(".js-plotly-plot")) return box;
+  }
+  return null;
+}
+
+function sliderValue(box) {
+  const t = box.querySelector('input[type="range"], [role="slider"]'); // an <input> in Streamlit 1.67
+  return t && (t.tagName === "INPUT" ? t.value : t.getAttribute("aria-valuenow"));
+}
+
+if (!window.__explorerWatch) {
+  window.__explorerWatch = true;
+  let box = null, before = null;
+  const press = (ev) => { box = watchedBox(ev.target); before = box && sliderValue(box); };
+  const release = () => {
+    const b = box, v = before;
+    box = null;
+    // the thumb shows its new value after React's next render: look a little later
+    if (b) setTimeout(() => { if (sliderValue(b) !== v) busy(WATCH.label); }, 80);
+  };
+  document.addEventListener("pointerdown", press, true);
+  document.addEventListener("keydown", press, true);
+  document.addEventListener("pointerup", release, true);
+  document.addEventListener("keyup", release, true);
+}
+
+function watchCharts() {
+  let all = true;
+  for (const key of WATCH.keys) {
+    const box = document.querySelector(`.st-key-${key}`);
+    const gd = box && box.querySelector(".js-plotly-plot");
+    if (box && !gd && box.querySelector('[role="slider"], input')) continue; // a widget: see above
+    if (!gd || !gd.on) { all = false; continue; }
+    if (!gd._explorerBusy) {
+      gd._explorerBusy = true;
+      gd.on("plotly_click", () => busy(WATCH.label));
+      gd.on("plotly_selected", (ev) => { if (ev && ev.points && ev.points.length) busy(WATCH.label); });
+    }
+  }
+  return all;
+}
+
+export default function (component) {
+  const { data, parentElement } = component;
+  idle(); // this element was drawn again: the rerun that the input started has reached it
+  if (!data) return undefined;
+  const d = typeof data === "string" ? JSON.parse(data) : data;
+  parentElement.dataset.run = d.run;
+  WATCH.keys = d.watch || [];
+  WATCH.label = d.label;
+  let tries = 0;
+  const apply = () => { // the chart may not be drawn yet on a first visit
+    const done = (d.chart ? restyle(d.chart, d.traces || {}) : true) & watchCharts();
+    if (!done && tries++ < 50) setTimeout(apply, 100);
+  };
+  apply();
+  return undefined;
+}

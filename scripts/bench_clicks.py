@@ -1,0 +1,206 @@
+"""Measure, in Chromium against ``streamlit run app.py``, how long a user waits (issue 16):
+
+1. Latent map (default data, default model, 10k points, PCA): a click on a point → the new
+   "Original" clip playable (its ``<audio>`` has a new source and ``readyState >= 3``).
+2. Attribute sliders (the 2-bar default model, live mode off): a click on the first regularised
+   dimension's slider track → the new output clip playable. A move whose melody does not change
+   (the same clip) is counted apart and left out of the figures.
+
+Both from the input's ``pointerdown`` event to the first poll (every 4 ms) that sees the new clip
+playable, in the browser's own clock.
+
+    taskset -c 1 .venv/bin/python scripts/bench_clicks.py [--clicks 20] [--moves 20] [--only map|sliders]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM = os.environ.get("LATENT_EXPLORER_CHROMIUM", "/usr/bin/chromium")
+MAP_READY = '[data-testid="stPlotlyChart"] .js-plotly-plot .nsewdrag'
+
+# The watcher: the time from the last pointerdown to the first poll that finds the player inside
+# `sel` (its first <audio>) playing a source other than `old`, loaded (readyState >= 3). With
+# `url_key`, a run that ends with the URL's `url_key` changed but the same clip resolves as
+# {same: true} after `settle_ms`.
+WATCH = """([sel, old, urlKey, urlOld, settleMs]) => new Promise((done) => {
+  const t0 = window.__t0;
+  let sameSince = null;
+  const tick = () => {
+    if (performance.now() - t0 > 30000) return done({timeout: true, src: old});
+    const a = document.querySelector(sel + " audio");
+    const src = a && a.getAttribute("src");
+    if (src && src !== old && a.readyState >= 3) return done({ms: performance.now() - t0, src});
+    if (urlKey) {
+      const m = location.search.match(new RegExp("[?&]" + urlKey + "=([^&]*)"));
+      if (m && m[1] !== urlOld) {
+        sameSince = sameSince || performance.now();
+        if (performance.now() - sameSince > settleMs) return done({same: true, src});
+      }
+    }
+    setTimeout(tick, 4);
+  };
+  tick();
+})"""
+MARK_INPUT = ("() => { if (!window.__marked) { window.__marked = true; window.addEventListener('pointerdown', "
+              "(e) => { window.__t0 = e.timeStamp; }, true); } }")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_server(root: Path = ROOT):
+    """(process, url) of ``streamlit run app.py`` in checkout ``root`` on a free port with an empty cache."""
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    tmp = tempfile.mkdtemp(prefix="bench-clicks-")
+    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
+                             "--server.headless", "true", "--browser.gatherUsageStats", "false",
+                             "--server.fileWatcherType", "none"], cwd=root,
+                            env=dict(os.environ, LATENT_EXPLORER_CACHE=tmp, PYTHONPATH=str(root)), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    for _ in range(240):
+        try:
+            urllib.request.urlopen(f"{url}/_stcore/health", timeout=2)
+            break
+        except OSError:
+            time.sleep(0.5)
+    return proc, url
+
+
+def open_page(page, url: str, path: str):
+    page.goto(url + "/")
+    page.get_by_role("heading", name="Latent Explorer").wait_for()
+    page.goto(f"{url}/{path}")
+    page.evaluate(MARK_INPUT)
+
+
+def player_selector(page, key: str) -> str:
+    """The CSS selector of the clip player drawn with ``key`` (Streamlit's ``st-key-`` class)."""
+    page.locator(f".st-key-{key} audio").first.wait_for(state="attached", timeout=180_000)
+    return f".st-key-{key}"
+
+
+def _summary(ms: list[float]) -> dict:
+    return {"n": len(ms), "p50": round(float(np.percentile(ms, 50))), "p95": round(float(np.percentile(ms, 95))),
+            "max": round(max(ms))}
+
+
+# ---- the map --------------------------------------------------------------------------------
+POINT_PIXEL = """(k) => {
+  const gd = document.querySelector('[data-testid="stPlotlyChart"] .js-plotly-plot');
+  const L = gd._fullLayout, box = gd.getBoundingClientRect(), tr = gd._fullData[0];
+  const x = L.xaxis.d2p(tr.x[k]), y = L.yaxis.d2p(tr.y[k]);
+  const inside = x > 20 && x < L._size.w - 20 && y > 20 && y < L._size.h - 20;
+  return {x: box.left + L._size.l + x, y: box.top + L._size.t + y, inside, n: tr.x.length,
+          row: tr.customdata ? +tr.customdata[k][0] : null};
+}"""
+
+
+def bench_map(page, url: str, clicks: int, rng: random.Random) -> dict:
+    open_page(page, url, "latent_map")
+    page.locator(MAP_READY).first.wait_for(timeout=300_000)
+    page.locator('[data-testid="stPlotlyChart"]').first.scroll_into_view_if_needed()
+    page.evaluate("() => document.querySelector('[data-testid=\"stPlotlyChart\"]').scrollIntoView({block: 'start'})")
+    page.wait_for_timeout(20_000)  # the first run goes on after the map (it encodes the 10k latents)
+    n = page.evaluate(POINT_PIXEL, 0)["n"]
+    ms, wrong, missed, old, last = [], 0, 0, None, None
+    while len(ms) < clicks + 1:  # the first click warms up (decoder, FluidSynth) and is left out
+        k = rng.randrange(n)
+        p = page.evaluate(POINT_PIXEL, k)
+        if not p["inside"] or p["row"] == last:
+            continue
+        page.mouse.move(p["x"], p["y"])
+        page.wait_for_timeout(300)  # hover settles, as a person's pointer does
+        page.mouse.click(p["x"], p["y"])
+        r = page.evaluate(WATCH, [".st-key-map_orig", old, None, None, 0])
+        old, last = r["src"], p["row"]
+        if not page.locator("h3", has_text=f"#{p['row']}:").count():
+            wrong += 1  # a neighbouring point under the pointer took the click
+        if "ms" in r:
+            ms.append(r["ms"])
+        else:
+            missed += 1  # the click took no point (e.g. it fell on a ring marker): nothing changed in 30 s
+        print(f"  map click {len(ms)}: row {p['row']} → {r}", file=sys.stderr, flush=True)
+        page.wait_for_timeout(700)  # let the rest of the run finish before the next click
+    return {**_summary(ms[1:]), "other_point_took_the_click": wrong, "no_change_in_30_s": missed}
+
+
+# ---- the sliders ----------------------------------------------------------------------------
+def bench_sliders(page, url: str, moves: int, rng: random.Random) -> dict:
+    open_page(page, url, "attribute_sliders")
+    sel = player_selector(page, "sl_out")
+    page.wait_for_url("**d0=**", timeout=180_000)
+    page.wait_for_timeout(5000)  # the sweep and tables of the first run
+    track = page.locator(".st-key-sl_d0")  # the first regularised dim's slider: its label above, its track below
+    track.scroll_into_view_if_needed()
+    box = track.bounding_box()
+    thumb = track.get_by_role("slider").bounding_box()
+    y = thumb["y"] + thumb["height"] / 2
+    ms, same = [], 0
+    old = page.locator(f"{sel} audio").first.get_attribute("src")
+    while len(ms) + same < moves + 1:
+        d0 = page.evaluate("() => (location.search.match(/[?&]d0=([^&]*)/) || [])[1]")
+        x = box["x"] + 8 + rng.random() * (box["width"] - 16)
+        page.mouse.click(x, y)
+        r = page.evaluate(WATCH, [sel, old, "d0", d0, 2500])
+        print(f"  slider move: {r}", file=sys.stderr, flush=True)
+        if r.get("timeout"):
+            raise RuntimeError("no new clip in 30 s")
+        if r.get("same"):
+            same += 1
+        else:
+            ms.append(r["ms"])
+            old = r["src"]
+        page.wait_for_timeout(700)
+    return {**_summary(ms[1:]), "same_clip_moves": same}
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--clicks", type=int, default=20)
+    ap.add_argument("--moves", type=int, default=20)
+    ap.add_argument("--only", choices=["map", "sliders"])
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--root", type=Path, default=ROOT, help="the checkout to serve (e.g. an older commit's "
+                    "`git archive` for a before/after comparison)")
+    args = ap.parse_args(argv)
+    from playwright.sync_api import sync_playwright
+
+    proc, url = start_server(args.root)
+    out = {}
+    try:
+        with sync_playwright() as p:
+            b = p.chromium.launch(executable_path=CHROMIUM,
+                                  args=["--headless", "--no-sandbox", "--disable-background-networking"])
+            for name, run, n in (("map", bench_map, args.clicks), ("sliders", bench_sliders, args.moves)):
+                if args.only in (None, name):
+                    page = b.new_page(viewport={"width": 1400, "height": 1000})
+                    page.set_default_timeout(180_000)
+                    out[name] = run(page, url, n, random.Random(args.seed))
+                    print(name, json.dumps(out[name]), flush=True)
+                    page.close()
+            b.close()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+    return out
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,98 @@
+"""Issue 16 ("feel like an instrument"): a click on the Latent map and a slider move rerun only
+what they change, in Chromium against `streamlit run app.py`. No timing is asserted here (the
+figures are in docs/benchmarks.md, from scripts/bench_clicks.py); these check what makes them:
+the map's points are not sent again on a click, the rings move in the browser, a slider move
+does not rerun the sidebar and the seed, and a "Working…" badge shows while a rerun runs."""
+from __future__ import annotations
+
+import pytest
+
+from test_browser import (MAP_READY, app_url, browser, no_exception_shown, open_page, page,  # noqa: F401 (fixtures)
+                          pytestmark)
+
+MAP_HOVER = b"segment #%{customdata[0]}"  # in the map's figure (explorer/viz/latent_map.py), nowhere else
+BUSY = "#explorer-busy"  # explorer/ui/map_marks.py's badge
+
+
+@pytest.fixture
+def frames(page):  # noqa: F811
+    """The websocket frames the page receives from now on (bytes)."""
+    got = []
+    page.on("websocket", lambda ws: ws.on(
+        "framereceived", lambda p: got.append(p if isinstance(p, bytes) else p.encode())))
+    return got
+
+
+def _wait_idle(page, ms: int = 1500):
+    """Until no frame arrived for ``ms`` (the run has finished sending)."""
+    page.wait_for_timeout(ms)
+
+
+POINT = """(k) => {
+  const gd = document.querySelector('.st-key-map_chart .js-plotly-plot');
+  gd.scrollIntoView({block: "center"});
+  const L = gd._fullLayout, box = gd.getBoundingClientRect(), tr = gd._fullData[0];
+  return {x: box.left + L._size.l + L.xaxis.d2p(tr.x[k]), y: box.top + L._size.t + L.yaxis.d2p(tr.y[k]),
+          px: tr.x[k], py: tr.y[k], row: +tr.customdata[k][0]};
+}"""
+RING = """() => { const gd = document.querySelector('.st-key-map_chart .js-plotly-plot');
+  const t = gd.data.find((t) => t.name === "selected"); return t ? [Array.from(t.x), Array.from(t.y)] : null; }"""
+
+
+def test_a_map_click_plays_the_point_without_sending_the_map_again(page, frames, app_url):  # noqa: F811
+    open_page(page, app_url, "Latent map", "latent_map?points=200&method=PCA")
+    page.locator(MAP_READY).first.wait_for(timeout=180_000)
+    _wait_idle(page, 3000)
+    assert any(MAP_HOVER in f for f in frames)  # the map came once, with the page
+    for k in (3, 17):  # two clicks: the first selection, then a move of it
+        p = page.evaluate(POINT, k)
+        frames.clear()
+        page.mouse.move(p["x"], p["y"])
+        page.mouse.click(p["x"], p["y"])
+        page.locator("h3", has_text=f"#{p['row']}:").wait_for()  # the clicked point's details
+        page.locator(".st-key-map_orig audio[src^='blob:']").wait_for(state="attached")
+        page.wait_for_function(f"() => {{ const r = ({RING})(); return r && r[0].length === 1 && "
+                               f"r[0][0] === {p['px']!r}; }}")  # the ring moved to it, in the browser
+        assert page.evaluate(RING) == [[p["px"]], [p["py"]]]
+        _wait_idle(page)
+        assert frames, "the click started no rerun"
+        assert not any(MAP_HOVER in f for f in frames), "the click sent the map's points again"
+    assert "point=" in page.url
+    no_exception_shown(page)
+
+
+def test_the_working_badge_shows_while_a_map_click_reruns(page, app_url):  # noqa: F811
+    open_page(page, app_url, "Latent map", "latent_map?points=200&method=PCA")
+    page.locator(MAP_READY).first.wait_for(timeout=180_000)
+    _wait_idle(page, 3000)
+    p = page.evaluate(POINT, 5)
+    page.mouse.move(p["x"], p["y"])
+    page.mouse.click(p["x"], p["y"])
+    page.locator(BUSY).wait_for(state="attached")
+    assert int(page.locator(BUSY).get_attribute("data-shown")) >= 1  # it came up on the click
+    page.locator("h3", has_text=f"#{p['row']}:").wait_for()
+    page.locator(BUSY).wait_for(state="hidden")  # and went once the rerun drew the selection
+
+
+def test_a_slider_move_reruns_only_the_controls_and_output(page, frames, app_url):  # noqa: F811
+    open_page(page, app_url, "Attribute sliders", "attribute_sliders")
+    audio = page.locator(".st-key-sl_out audio")
+    audio.wait_for(state="attached", timeout=180_000)
+    page.wait_for_url("**d0=**")
+    _wait_idle(page, 3000)
+    assert any(b"Seed melody" in f for f in frames)  # the seed's picker came with the page
+    page.locator(".st-key-sl_busy").wait_for(state="attached")  # the run has drawn its last element
+    before = audio.get_attribute("src")
+    frames.clear()
+    thumb = page.get_by_role("slider").first
+    thumb.focus()
+    page.keyboard.press("End")
+    page.wait_for_function("(old) => { const a = document.querySelector('.st-key-sl_out audio'); "
+                           "return a && a.getAttribute('src') !== old; }", arg=before)
+    page.wait_for_url("**d0=3**")
+    _wait_idle(page)
+    assert frames
+    assert not any(b"Seed melody" in f for f in frames), "the move reran the seed's picker (the whole page)"
+    assert int(page.locator(BUSY).get_attribute("data-shown")) >= 1  # the badge came up for the move
+    page.locator(BUSY).wait_for(state="hidden")
+    no_exception_shown(page)
