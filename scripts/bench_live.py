@@ -51,7 +51,7 @@ def bench_batch(seeds: int) -> list[float]:
         tm.decode(np.repeat(mu, 21, axis=0), seed.chroma)  # the batched decode alone (21 codes)
         t_decode = time.perf_counter() - t
         t = time.perf_counter()
-        flacs, values = live_clips(tm, mu[0], seed.chroma, float(seed.qpm), dim, {}, None, {}, 0, None)
+        flacs, values, _ = live_clips(tm, mu[0], seed.chroma, float(seed.qpm), dim, {}, None, {}, 0, None)
         dt = time.perf_counter() - t
         if i:
             times.append(dt)

@@ -147,5 +147,8 @@ def test_the_live_range_holds_a_clip_per_position_and_the_slider_s_is_the_output
     assert head["index"] == 20 and head["label"] == "z[0]"
     # the batch's clip at the slider's position is the sound the page's one-melody path renders
     assert blob(blobs, head["clips"][20]["audio"]) == output_audio(at)
+    # each position's notes ride along for the player's piano roll (an empty roll before)
+    assert len(head["notes"]) == 21 and all(isinstance(n, list) for n in head["notes"])
+    assert any(head["notes"]) and all(len(note) == 3 for clip in head["notes"] for note in clip)
     at.selectbox(key="sl_live_dim").set_value(2).run()
     assert players(at, "live")[0][0]["label"] == "z[2]"

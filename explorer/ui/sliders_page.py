@@ -78,22 +78,22 @@ def _sweep(model: str, tokens: np.ndarray, chroma: np.ndarray, control: str, val
 
 
 def live_clips(tm, mu, chroma, qpm: float, dim: int, others: dict, vecs, amounts: dict, program: int,
-               tempo: float | None) -> tuple[list[bytes], list[float]]:
-    """(FLAC clips, values): the seed's code ``mu`` (D,) decoded at LIVE_POINTS values of z[dim] in
-    one batch, the other dims (``others``) and vector amounts as they are, each rendered (the
-    renders are cached by content, so repeated melodies cost once)."""
-    from explorer.music.convert import melody_to_midi_bytes
-    from explorer.ui.resources import flac_of_wav, wav_bytes
+               tempo: float | None) -> tuple[list[bytes], list[float], list]:
+    """(FLAC clips, values, notes): the seed's code ``mu`` (D,) decoded at LIVE_POINTS values of z[dim]
+    in one batch, the other dims (``others``) and vector amounts as they are, each rendered (the
+    renders are cached by content, so repeated melodies cost once); ``notes`` per clip, for the
+    player's piano roll."""
+    from explorer.ui.player import melody_clips
 
     values = np.linspace(*DIM_RANGE, LIVE_POINTS)
     zs = np.stack([steer(mu, others | {dim: v}, vecs, amounts) for v in values])  # (K, D)
-    melodies = tm.decode(zs, chroma, qpm=qpm)
-    return [flac_of_wav(wav_bytes(melody_to_midi_bytes(m, program, tempo)))[0] for m in melodies], values.tolist()
+    flacs, notes = melody_clips(tm.decode(zs, chroma, qpm=qpm), program, tempo)
+    return flacs, values.tolist(), notes
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
 def _live_clips(model: str, tokens: np.ndarray, chroma: np.ndarray, qpm: float, dim: int, others: tuple,
-                amounts: tuple, program: int, tempo: float | None, _tm, _mu, _vecs) -> tuple[list, list]:
+                amounts: tuple, program: int, tempo: float | None, _tm, _mu, _vecs) -> tuple[list, list, list]:
     """:func:`live_clips`, cached by the seed and the controls (``others``, ``amounts``: pairs)."""
     return live_clips(_tm, _mu, chroma, qpm, dim, dict(others), _vecs, dict(amounts), program, tempo)
 
@@ -116,13 +116,13 @@ def _live_ui(tm, seed, mu, reg: dict, dims: dict, vecs, amounts: dict, settings)
     d = st.selectbox("Live dimension", list(by_dim), key="sl_live_dim",
                      format_func=lambda d: f"z[{d}] · {LABELS[by_dim[d]]}")
     with st.spinner(f"Rendering {LIVE_POINTS} positions of z[{d}]…"):
-        flacs, values = _live_clips(model_key(tm), seed.tokens, seed.chroma, float(seed.qpm), d,
+        flacs, values, notes = _live_clips(model_key(tm), seed.tokens, seed.chroma, float(seed.qpm), d,
                                     tuple(sorted((k, v) for k, v in dims.items() if k != d)),
                                     tuple(sorted((n, a) for n, a in amounts.items() if a)),
                                     settings.program, settings.qpm, tm, mu, vecs)
     index = int(np.argmin(np.abs(np.asarray(values) - dims[d])))
     live_player(flacs, values, index, key="sl_live_player", label=f"z[{d}]", autoplay=st.session_state.sl_autoplay,
-                on_change=_take_live, args=("sl_live_player", d, values))
+                on_change=_take_live, args=("sl_live_player", d, values), notes=notes)
     st.caption(f"Drag (or focus and use ←/→; space plays and stops): {LIVE_POINTS} positions of z[{d}] from "
                f"{DIM_RANGE[0]:g} to {DIM_RANGE[1]:g}, the other controls as they are, switched in your browser. "
                "Letting go sets the slider.")
