@@ -232,7 +232,7 @@ PAGE_CHECKS = [
     ("Latent map", "latent_map?points=200&method=PCA", '[data-testid="stPlotlyChart"]'),
     ("Attribute sliders", "attribute_sliders", "audio"),
     ("Interpolation", "interpolation?steps=3", "audio"),
-    ("Analogy", "analogy?model=ec2vae-nottingham-pop909-bach", "audio"),
+    ("Analogy", "analogy?model=ec2vae-nottingham-pop909-bach-oneills-airds-essen", "audio"),
     ("Performance style", "performance_style", "audio"),
     ("Model report", "model_report", '[data-testid="stPlotlyChart"]'),
     ("Compare models", "compare?steps=3", "audio"),

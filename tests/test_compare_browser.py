@@ -61,7 +61,7 @@ def test_two_chosen_models_play_reconstructions_that_differ(page, app_url):  # n
     _wait_for_new_audio(page, 1)
     before = _src(page, 1)
     assert page.get_by_role("combobox", name="Second model").input_value() != FIRST
-    _choose_second(page, "EC²-VAE · Nottingham", "ec2vae-nottingham-pop909-bach")
+    _choose_second(page, "EC²-VAE · Nottingham", "ec2vae-nottingham-pop909-bach-oneills-airds-essen")
     _wait_for_new_audio(page, 1, before)
     page.locator(RECON.format(1)).get_by_text("EC²-VAE · Nottingham + POP909 + Bach").first.wait_for()
     first, second = _samples(page, 0), _samples(page, 1)

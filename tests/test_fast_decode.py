@@ -115,7 +115,7 @@ def plain_greedy_ec2vae(m: EC2VAE, z, chroma):
 
 
 def test_ec2vae_fast_path_matches_the_authors_loop_written_out(melodies):
-    tm = TrainedModel.load(SHIPPED["ec2vae-nottingham-pop909-bach"], device="cpu")
+    tm = TrainedModel.load(SHIPPED["ec2vae-nottingham-pop909-bach-oneills-airds-essen"], device="cpu")
     tok, chroma = melodies[2]
     with torch.no_grad():
         z = tm.model.encode(tok, chroma).mean

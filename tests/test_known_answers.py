@@ -32,7 +32,8 @@ try:  # the property tests need hypothesis (the [test] extras); the rest of the 
 except ImportError:  # pragma: no cover - depends on the environment
     given = None
 
-SHIPPED_EC2VAE = Path(__file__).resolve().parents[1] / "assets/checkpoints/ec2vae-nottingham-pop909-bach.safetensors"
+SHIPPED_EC2VAE = (Path(__file__).resolve().parents[1] / "assets/checkpoints"
+                  / "ec2vae-nottingham-pop909-bach-oneills-airds-essen.safetensors")
 C_MAJOR = np.zeros((32, 12), np.uint8)
 C_MAJOR[:, [0, 4, 7]] = 1
 # long notes on the beats (halves and quarters) ...

@@ -95,7 +95,7 @@ def test_attribute_vectors_steer_an_ec2vae():
     """The shipped EC²-VAE's stored note-density vector adds notes to the melody the page decodes (its
     card: +1 × the vector raised the note density of 99% of the test melodies); an untrained model's
     vector need not change any note, so the page's own account of z is no evidence of steering."""
-    at = run_page(model="ec2vae-nottingham-pop909-bach")
+    at = run_page(model="ec2vae-nottingham-pop909-bach-oneills-airds-essen")
     assert [s.label for s in at.slider] == [f"amount of {LABELS['note_density']}"]
     assert at.selectbox(key="sl_sweep").value == "v_note_density"
     at.slider(key="sl_v_note_density").set_value(-2.0).run()

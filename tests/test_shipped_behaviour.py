@@ -43,8 +43,8 @@ STRONG = {
     "arvae-z64-nottingham-oneills-airds-essen-pop909": {"note_density": 1.0, "rhythmic_complexity": 1.0,
                                                         "pitch_range": 0.884, "contour": 0.982, "mean_pitch": 1.0,
                                                         "rest_ratio": 1.0},
-    "ec2vae-nottingham-pop909-bach": {"note_density": 1.0, "rhythmic_complexity": 0.998, "mean_pitch": 0.882,
-                                      "rest_ratio": 1.0},
+    "ec2vae-nottingham-pop909-bach-oneills-airds-essen": {"note_density": 0.998, "rhythmic_complexity": 0.992,
+                                                          "mean_pitch": 0.9, "rest_ratio": 1.0},
     "musicvae-nottingham-pop909-bach": {"note_density": 1.0, "rhythmic_complexity": 0.994, "mean_pitch": 0.95,
                                         "rest_ratio": 1.0},
     # note_density (86%) and rhythmic_complexity (84%) are strong on the card too, but not on these
