@@ -31,6 +31,9 @@ VERSION = 1
 FOLDERS = {"melody": ("checkpoints", "LATENT_EXPLORER_MODELS"),
            "performance": ("performance", "LATENT_EXPLORER_PERFORMANCE_MODELS")}
 FILE_MODE = 0o644
+#: The checkpoint listed first (the app's default model) when it is there: the shipped 2-bar model
+#: that meets every target of its card (issue 12); the others follow by name.
+DEFAULT_FIRST = {"melody": "arvae-z64-nottingham-oneills-airds-essen-pop909"}
 
 
 class CheckpointError(ValueError):
@@ -48,13 +51,15 @@ def checkpoint_dirs(kind: str = "melody") -> list[Path]:
 
 def available_checkpoints(kind: str = "melody") -> dict[str, Path]:
     """name (file stem) → path of every ``*.safetensors`` in the folders of ``kind``
-    (:func:`checkpoint_dirs`; the first folder holding a name wins)."""
+    (:func:`checkpoint_dirs`; the first folder holding a name wins), by name, except that
+    :data:`DEFAULT_FIRST`'s (the app's default model) comes first when it is there."""
     out = {}
     for d in checkpoint_dirs(kind):
         if d.is_dir():
             for p in sorted(d.glob("*.safetensors")):
                 out.setdefault(p.stem, p)
-    return out
+    first = DEFAULT_FIRST.get(kind)
+    return ({first: out.pop(first)} | out) if first in out else out
 
 
 def _header(path) -> dict:
