@@ -102,3 +102,18 @@ def test_the_picker_shows_short_names_with_badges_and_the_full_name_below(tmp_pa
         in captions
     home = " ".join(m.value for m in at.markdown)
     assert "AR-VAE · Nottingham + POP909 + Bach (`a-weak`)" in home and "⚠ weak on its own test split" in home
+
+
+def test_the_default_model_is_listed_first_and_the_others_by_name(tmp_path, monkeypatch):
+    """The picker's first choice (the app's default) is the shipped model that meets its targets,
+    wherever its name sorts; the rest keep their order (by name, folder by folder)."""
+    from explorer.models.checkpoint import DEFAULT_FIRST, available_checkpoints
+
+    names = list(available_checkpoints())
+    if DEFAULT_FIRST["melody"] not in names:
+        pytest.skip("the default checkpoint is not shipped here")
+    assert names[0] == DEFAULT_FIRST["melody"] and names[1:] == sorted(names[1:])
+    (tmp_path / "aaa-mine.safetensors").write_bytes(b"")
+    monkeypatch.setenv("LATENT_EXPLORER_MODELS", str(tmp_path))
+    names = list(available_checkpoints())
+    assert names[0] == DEFAULT_FIRST["melody"] and names[-1] == "aaa-mine"  # another folder's after the shipped
