@@ -236,8 +236,6 @@ def train(s: TrainSettings) -> dict:
     train_ds, val_ds = ds.take_split("train"), ds.take_split("valid")
     if len(train_ds) == 0 or len(val_ds) == 0:
         raise ValueError(f"the data needs train and valid rows; got {ds.counts()}")
-    if len(train_ds) < s.batch:  # not one whole batch: no step would be taken
-        raise ValueError(f"the data has {len(train_ds)} training rows, fewer than --batch {s.batch}")
     rng = np.random.default_rng(s.seed)
     if len(val_ds) > s.val_limit:
         val_ds = val_ds.subset(np.sort(rng.choice(len(val_ds), s.val_limit, replace=False)))
@@ -275,6 +273,8 @@ def train(s: TrainSettings) -> dict:
         seconds, history = float(card0.get("train_seconds", 0)), list(card0.get("history", []))
         if lead:
             print(f"starting from the weights of {s.init} at step {step} (a fresh optimizer)")
+    if len(train_ds) < s.batch:  # not one whole batch: no step would be taken
+        raise ValueError(f"the data has {len(train_ds)} training rows, fewer than --batch {s.batch}")
     data_desc = {"files": [Path(p).name for p in s.data], "segments": ds.counts(),
                  "sources": sorted(set(ds.tune_source.tolist())),
                  "split": "by tune (SHA-1 of source|tune_id: 80/10/10); tunes with the same opening in one split",
