@@ -15,20 +15,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import random
-import socket
-import subprocess
 import sys
-import tempfile
-import time
-import urllib.request
 from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-CHROMIUM = os.environ.get("LATENT_EXPLORER_CHROMIUM", "/usr/bin/chromium")
+sys.path.insert(0, str(Path(__file__).parent))
+from bench_app import ROOT, chromium, new_page, open_app_page, serving  # noqa: E402
 MAP_READY = '[data-testid="stPlotlyChart"] .js-plotly-plot .nsewdrag'
 
 # The watcher: the time from the last pointerdown to the first poll that finds the player inside
@@ -58,35 +52,8 @@ MARK_INPUT = ("() => { if (!window.__marked) { window.__marked = true; window.ad
               "(e) => { window.__t0 = e.timeStamp; }, true); } }")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_server(root: Path = ROOT):
-    """(process, url) of ``streamlit run app.py`` in checkout ``root`` on a free port with an empty cache."""
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}"
-    tmp = tempfile.mkdtemp(prefix="bench-clicks-")
-    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
-                             "--server.headless", "true", "--browser.gatherUsageStats", "false",
-                             "--server.fileWatcherType", "none"], cwd=root,
-                            env=dict(os.environ, LATENT_EXPLORER_CACHE=tmp, PYTHONPATH=str(root)), stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
-    for _ in range(240):
-        try:
-            urllib.request.urlopen(f"{url}/_stcore/health", timeout=2)
-            break
-        except OSError:
-            time.sleep(0.5)
-    return proc, url
-
-
 def open_page(page, url: str, path: str):
-    page.goto(url + "/")
-    page.get_by_role("heading", name="Latent Explorer").wait_for()
-    page.goto(f"{url}/{path}")
+    open_app_page(page, url, path)
     page.evaluate(MARK_INPUT)
 
 
@@ -182,23 +149,16 @@ def main(argv=None):
     args = ap.parse_args(argv)
     from playwright.sync_api import sync_playwright
 
-    proc, url = start_server(args.root)
     out = {}
-    try:
-        with sync_playwright() as p:
-            b = p.chromium.launch(executable_path=CHROMIUM,
-                                  args=["--headless", "--no-sandbox", "--disable-background-networking"])
-            for name, run, n in (("map", bench_map, args.clicks), ("sliders", bench_sliders, args.moves)):
-                if args.only in (None, name):
-                    page = b.new_page(viewport={"width": 1400, "height": 1000})
-                    page.set_default_timeout(180_000)
-                    out[name] = run(page, url, n, random.Random(args.seed))
-                    print(name, json.dumps(out[name]), flush=True)
-                    page.close()
-            b.close()
-    finally:
-        proc.terminate()
-        proc.wait(timeout=20)
+    with serving("bench-clicks-", args.root) as url, sync_playwright() as p:
+        b = chromium(p)
+        for name, run, n in (("map", bench_map, args.clicks), ("sliders", bench_sliders, args.moves)):
+            if args.only in (None, name):
+                page = new_page(b)
+                out[name] = run(page, url, n, random.Random(args.seed))
+                print(name, json.dumps(out[name]), flush=True)
+                page.close()
+        b.close()
     return out
 
 

@@ -12,29 +12,23 @@
 from __future__ import annotations
 
 import argparse
-import os
-import socket
-import subprocess
 import sys
-import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-MODEL = "arvae-oneills-airds-nottingham"
+sys.path.insert(0, str(Path(__file__).parent))
+from bench_app import (MODEL, ROOT, chromium, cold_audio_cache, new_page, open_app_page, serving,
+                       start_live)  # noqa: E402
 
 
 def bench_batch(seeds: int) -> list[float]:
     import torch
 
     torch.set_num_threads(1)
-    from explorer.audio import AUDIO_CACHE
     from explorer.data.default import load_default
     from explorer.models.trained import TrainedModel
-    from explorer.ui.resources import flac_of_wav
     from explorer.ui.sliders_page import live_clips
 
     tm = TrainedModel.load(ROOT / "assets" / "checkpoints" / f"{MODEL}.safetensors", device="cpu")
@@ -44,9 +38,7 @@ def bench_batch(seeds: int) -> list[float]:
     for i in range(seeds + 1):  # the first warms up torch and FluidSynth
         seed = ds.melody(17 * i)
         _, mu, _ = tm.encode([seed])
-        os.environ["LATENT_EXPLORER_CACHE"] = tempfile.mkdtemp(prefix="bench-live-")  # cold: nothing rendered yet
-        AUDIO_CACHE.clear_memory()
-        flac_of_wav.cache_clear()
+        cold_audio_cache("bench-live-")
         t = time.perf_counter()
         tm.decode(np.repeat(mu, 21, axis=0), seed.chroma)  # the batched decode alone (21 codes)
         t_decode = time.perf_counter() - t
@@ -60,67 +52,34 @@ def bench_batch(seeds: int) -> list[float]:
     return times
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def bench_drag(moves: int) -> tuple[list[float], dict]:
     from playwright.sync_api import sync_playwright
 
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}"
-    tmp = tempfile.mkdtemp(prefix="bench-live-")
-    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
-                             "--server.headless", "true", "--browser.gatherUsageStats", "false",
-                             "--server.fileWatcherType", "none"], cwd=ROOT,
-                            env=dict(os.environ, LATENT_EXPLORER_CACHE=tmp), stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
-    try:
-        for _ in range(120):
-            try:
-                urllib.request.urlopen(f"{url}/_stcore/health", timeout=2)
-                break
-            except OSError:
-                time.sleep(0.5)
-        with sync_playwright() as p:
-            b = p.chromium.launch(executable_path=os.environ.get("LATENT_EXPLORER_CHROMIUM", "/usr/bin/chromium"),
-                                  args=["--headless", "--no-sandbox", "--disable-gpu"])
-            page = b.new_page(viewport={"width": 1400, "height": 1000})
-            page.set_default_timeout(180_000)
-            page.goto(url + "/")
-            page.get_by_role("heading", name="Latent Explorer").wait_for()
-            page.goto(url + "/attribute_sliders")
-            page.locator("audio").first.wait_for(state="attached")
-            page.get_by_text("Live range").click()
-            t = time.perf_counter()
-            page.locator('.clip-player[data-mode="live"][data-state="ready"]').wait_for()
-            ready = time.perf_counter() - t
-            live = page.locator('.clip-player[data-mode="live"]')
-            live.get_by_role("button", name="▶ Play").click()
-            ctx = page.evaluate("() => { const c = new AudioContext(); const r = {base: c.baseLatency, "
-                                "output: c.outputLatency}; c.close(); return r; }")
-            box = live.locator('input[type="range"]').bounding_box()
-            y = box["y"] + box["height"] / 2
-            page.mouse.move(box["x"] + 2, y)
-            page.mouse.down()
-            out, k, step = [], 0, 1
-            for _ in range(moves):
-                if not 0 <= k + step <= 20:
-                    step = -step
-                k += step
-                page.mouse.move(box["x"] + 2 + k * (box["width"] - 4) / 20, y)
-                ms = live.get_attribute("data-last-switch-ms")
-                n = int(live.get_attribute("data-switches") or 0)
-                if ms is not None and n > len(out):
-                    out.append(float(ms))
-            page.mouse.up()
-            b.close()
+    with serving("bench-live-") as url, sync_playwright() as p:
+        b = chromium(p)
+        page = new_page(b)
+        open_app_page(page, url, "attribute_sliders")
+        page.locator("audio").first.wait_for(state="attached")
+        live, ready = start_live(page, "Live range", "live")
+        ctx = page.evaluate("() => { const c = new AudioContext(); const r = {base: c.baseLatency, "
+                            "output: c.outputLatency}; c.close(); return r; }")
+        box = live.locator('input[type="range"]').bounding_box()
+        y = box["y"] + box["height"] / 2
+        page.mouse.move(box["x"] + 2, y)
+        page.mouse.down()
+        out, k, step = [], 0, 1
+        for _ in range(moves):
+            if not 0 <= k + step <= 20:
+                step = -step
+            k += step
+            page.mouse.move(box["x"] + 2 + k * (box["width"] - 4) / 20, y)
+            ms = live.get_attribute("data-last-switch-ms")
+            n = int(live.get_attribute("data-switches") or 0)
+            if ms is not None and n > len(out):
+                out.append(float(ms))
+        page.mouse.up()
+        b.close()
         return out, {"toggle_to_ready_s": ready, **ctx}
-    finally:
-        proc.terminate()
-        proc.wait(timeout=20)
 
 
 def main(argv=None):

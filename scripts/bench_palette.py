@@ -15,31 +15,25 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
-import os
-import subprocess
 import sys
-import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from bench_live import MODEL, ROOT, _free_port  # noqa: E402  (the same model and server port picking)
+from bench_app import (MODEL, ROOT, chromium, cold_audio_cache, new_page, open_app_page, serving,
+                       start_live)  # noqa: E402
 
 
 def bench_ready(n: int, sets: int) -> list[float]:
     import torch
 
     torch.set_num_threads(1)
-    from explorer.audio import AUDIO_CACHE
     from explorer.data.default import load_default
     from explorer.latent.palette import palette
     from explorer.models.trained import TrainedModel
-    from explorer.ui.player import melody_clips, midi_notes
-    from explorer.ui.resources import flac_of_wav
+    from explorer.ui.player import melody_clips
 
     tm = TrainedModel.load(ROOT / "assets" / "checkpoints" / f"{MODEL}.safetensors", device="cpu")
     ds = load_default(bars=2)
@@ -47,10 +41,7 @@ def bench_ready(n: int, sets: int) -> list[float]:
     for i in range(sets + 1):  # the first warms up torch and FluidSynth
         rows = [(i * 37 + int(f * len(ds))) % len(ds) for f in (0, 1 / 3, 1 / 2, 2 / 3)]  # the page's A, B, C, D
         corners = [ds.melody(r) for r in rows]
-        os.environ["LATENT_EXPLORER_CACHE"] = tempfile.mkdtemp(prefix="bench-palette-")  # cold
-        AUDIO_CACHE.clear_memory()
-        flac_of_wav.cache_clear()
-        midi_notes.cache_clear()
+        cold_audio_cache("bench-palette-")
         t = time.perf_counter()
         cells = palette(tm, corners, n)
         t_decode = time.perf_counter() - t
@@ -63,48 +54,16 @@ def bench_ready(n: int, sets: int) -> list[float]:
     return times
 
 
-@contextlib.contextmanager
-def serving():
-    """The URL of ``streamlit run app.py`` on a free port with an empty cache, for the block."""
-    port = _free_port()
-    opts = {"server.port": port, "server.headless": "true", "browser.gatherUsageStats": "false",
-            "server.fileWatcherType": "none"}
-    env = dict(os.environ, LATENT_EXPLORER_CACHE=tempfile.mkdtemp(prefix="bench-palette-"))
-    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", *(f"--{k}={v}" for k, v in opts.items())],
-                            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and proc.poll() is None:
-            with contextlib.suppress(OSError):
-                urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).close()
-                break
-            time.sleep(0.5)
-        yield url
-    finally:
-        proc.terminate()
-        proc.wait(timeout=20)
-
-
 def bench_switch(n: int, moves: int) -> tuple[list[float], float]:
     from playwright.sync_api import sync_playwright
 
-    with serving() as url, sync_playwright() as p:
-        b = p.chromium.launch(executable_path=os.environ.get("LATENT_EXPLORER_CHROMIUM", "/usr/bin/chromium"),
-                              args=["--headless", "--no-sandbox", "--disable-background-networking"])
-        page = b.new_page(viewport={"width": 1400, "height": 1000})
-        page.set_default_timeout(180_000)
-        page.goto(url + "/")
-        page.get_by_role("heading", name="Latent Explorer").wait_for()
-        page.goto(f"{url}/interpolation?grid={n}")
+    with serving("bench-palette-") as url, sync_playwright() as p:
+        b = chromium(p)
+        page = new_page(b)
+        open_app_page(page, url, f"interpolation?grid={n}")
         page.locator("audio").first.wait_for(state="attached")
         page.locator('[data-testid="stStatusWidget"]').wait_for(state="detached")
-        page.get_by_text("Live palette").click()
-        t = time.perf_counter()
-        page.locator('.clip-player[data-mode="palette"][data-state="ready"]').wait_for()
-        ready = time.perf_counter() - t
-        live = page.locator('.clip-player[data-mode="palette"]')
-        live.get_by_role("button", name="▶ Play").click()
+        live, ready = start_live(page, "Live palette", "palette")
         boxes = [c.bounding_box() for c in live.locator(".clip-cell").all()]
         rng = np.random.default_rng(0)
         out, k = [], 0
