@@ -117,9 +117,9 @@ def _live_ui(tm, seed, mu, reg: dict, dims: dict, vecs, amounts: dict, settings)
                      format_func=lambda d: f"z[{d}] · {LABELS[by_dim[d]]}")
     with st.spinner(f"Rendering {LIVE_POINTS} positions of z[{d}]…"):
         flacs, values, notes = _live_clips(model_key(tm), seed.tokens, seed.chroma, float(seed.qpm), d,
-                                    tuple(sorted((k, v) for k, v in dims.items() if k != d)),
-                                    tuple(sorted((n, a) for n, a in amounts.items() if a)),
-                                    settings.program, settings.qpm, tm, mu, vecs)
+                                           tuple(sorted((k, v) for k, v in dims.items() if k != d)),
+                                           tuple(sorted((n, a) for n, a in amounts.items() if a)),
+                                           settings.program, settings.qpm, tm, mu, vecs)
     index = int(np.argmin(np.abs(np.asarray(values) - dims[d])))
     live_player(flacs, values, index, key="sl_live_player", label=f"z[{d}]", autoplay=st.session_state.sl_autoplay,
                 on_change=_take_live, args=("sl_live_player", d, values), notes=notes)
