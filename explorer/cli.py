@@ -356,7 +356,8 @@ def make_parser() -> argparse.ArgumentParser:
     t.add_argument("--augment", type=int, default=6, help="random transposition of ±N semitones (0 = off)")
     t.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     t.add_argument("--tf-k", type=float, default=None,
-                   help="teacher forcing decays as k/(k+exp(step/k)); smaller k decays sooner (default: the model's 1000)")
+                   help="teacher forcing decays as k/(k+exp(step/k)); smaller k decays sooner; 0 = full teacher "
+                        "forcing throughout, as magenta trains its 16-bar models (default: the model's)")
     t.add_argument("--beta", type=float, default=None, help="KL weight (default: the model's)")
     t.add_argument("--init", default=None, help="start from the weights of this checkpoint (same model and config), "
                    "e.g. a shipped one, to train it further")

@@ -77,6 +77,23 @@ def test_loss_terms_free_bits_and_beta_annealing():
     assert float(late["loss"].detach()) == pytest.approx(float(late["nll"]), rel=1e-5)
 
 
+def test_k_zero_keeps_full_teacher_forcing_and_skips_the_guess_pass(monkeypatch):
+    """``--tf-k 0``: magenta's 16-bar configs train with the true previous token at every step; then the
+    no-gradient guess pass of parallel scheduled sampling is not run at all."""
+    from dataclasses import replace
+    model = _tiny(True, 32)
+    model.config = replace(model.config, k=0.0)
+    assert model.teacher_forcing_at(0) == model.teacher_forcing_at(10**7) == 1.0
+    passes = []
+    real = model._logp_given_prev
+    monkeypatch.setattr(model, "_logp_given_prev", lambda z, prev: passes.append(1) or real(z, prev))
+    terms = model.train().loss(torch.randint(0, 130, (3, 32)), step=50_000)
+    assert float(terms["tf"]) == 1.0 and len(passes) == 1
+    model.config = replace(model.config, k=200.0)  # a decaying schedule runs the guess pass first
+    model.loss(torch.randint(0, 130, (3, 32)), step=50_000)
+    assert len(passes) == 3
+
+
 def _small_data(tmp_path, n_train=192, n_valid=32, n_test=32):
     ds = SegmentDataset.load(shipped_default_path())
     rows = np.concatenate([np.flatnonzero(ds.split == "train")[:n_train], np.flatnonzero(ds.split == "valid")[:n_valid],

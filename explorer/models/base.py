@@ -67,7 +67,10 @@ def kl_normal(mean: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
 
 def teacher_forcing_ratio(step: int, k: float) -> float:
     """Inverse-sigmoid decay of teacher forcing (Bengio et al. 2015), as EC²-VAE uses it:
-    k / (k + exp(step / k))."""
+    k / (k + exp(step / k)). ``k <= 0`` keeps full teacher forcing at every step, as magenta's
+    16-bar configs train (their default ``sampling_rate`` 0)."""
+    if k <= 0:
+        return 1.0
     return float(k / (k + math.exp(min(step / k, 700))))
 
 
