@@ -7,7 +7,11 @@
    (the same clip) is counted apart and left out of the figures.
 
 Both from the input's ``pointerdown`` event to the first poll (every 4 ms) that sees the new clip
-playable, in the browser's own clock.
+playable, in the browser's own clock. Each figure comes with where the time went, from the same
+clock: ``server_last_msg`` (to the last WebSocket message from the server before the clip was
+playable: the rerun, its transfer and the messages' handling), ``browser_after`` (from that
+message to playable: the page's rendering and the audio's loading) and ``long_tasks`` (the
+browser main thread's tasks over 50 ms in the whole wait, summed).
 
     taskset -c 1 .venv/bin/python scripts/bench_clicks.py [--clicks 20] [--moves 20] [--only map|sliders]
 """
@@ -50,6 +54,28 @@ WATCH = """([sel, old, urlKey, urlOld, settleMs]) => new Promise((done) => {
 })"""
 MARK_INPUT = ("() => { if (!window.__marked) { window.__marked = true; window.addEventListener('pointerdown', "
               "(e) => { window.__t0 = e.timeStamp; }, true); } }")
+# Before any page script: the arrival time of every WebSocket message and the main thread's long tasks.
+RECORD = """(() => {
+  window.__msgs = []; window.__long = [];
+  const WS = window.WebSocket;
+  window.WebSocket = function (...a) {
+    const ws = new WS(...a);
+    ws.addEventListener("message", () => window.__msgs.push(performance.now()));
+    return ws;
+  };
+  window.WebSocket.prototype = WS.prototype;
+  Object.assign(window.WebSocket, {CONNECTING: 0, OPEN: 1, CLOSING: 2, CLOSED: 3});
+  new PerformanceObserver((l) => { for (const e of l.getEntries()) window.__long.push([e.startTime, e.duration]); })
+    .observe({entryTypes: ["longtask"]});
+})();"""
+SPLIT = """(ms) => {
+  const t0 = window.__t0, t1 = t0 + ms;
+  const msgs = window.__msgs.filter((t) => t >= t0 && t <= t1);
+  const last = msgs.length ? msgs[msgs.length - 1] - t0 : null;
+  const long = window.__long.filter(([s, d]) => s + d >= t0 && s <= t1)
+    .reduce((a, [s, d]) => a + Math.min(s + d, t1) - Math.max(s, t0), 0);
+  return {server_last_msg: last, browser_after: last === null ? null : ms - last, long_tasks: long};
+}"""
 
 
 def open_page(page, url: str, path: str):
@@ -63,9 +89,14 @@ def player_selector(page, key: str) -> str:
     return f".st-key-{key}"
 
 
-def _summary(ms: list[float]) -> dict:
-    return {"n": len(ms), "p50": round(float(np.percentile(ms, 50))), "p95": round(float(np.percentile(ms, 95))),
-            "max": round(max(ms))}
+def _summary(ms: list[float], parts: list[dict] = ()) -> dict:
+    out = {"n": len(ms), "p50": round(float(np.percentile(ms, 50))), "p95": round(float(np.percentile(ms, 95))),
+           "max": round(max(ms))}
+    for k in ("server_last_msg", "browser_after", "long_tasks"):
+        v = [p[k] for p in parts if p.get(k) is not None]
+        if v:
+            out[f"{k}_p50"] = round(float(np.percentile(v, 50)))
+    return out
 
 
 # ---- the map --------------------------------------------------------------------------------
@@ -86,7 +117,7 @@ def bench_map(page, url: str, clicks: int, rng: random.Random) -> dict:
     page.evaluate("() => document.querySelector('[data-testid=\"stPlotlyChart\"]').scrollIntoView({block: 'start'})")
     page.wait_for_timeout(20_000)  # the first run goes on after the map (it encodes the 10k latents)
     n = page.evaluate(POINT_PIXEL, 0)["n"]
-    ms, wrong, missed, old, last = [], 0, 0, None, None
+    ms, parts, wrong, missed, old, last = [], [], 0, 0, None, None
     while len(ms) < clicks + 1:  # the first click warms up (decoder, FluidSynth) and is left out
         k = rng.randrange(n)
         p = page.evaluate(POINT_PIXEL, k)
@@ -101,11 +132,12 @@ def bench_map(page, url: str, clicks: int, rng: random.Random) -> dict:
             wrong += 1  # a neighbouring point under the pointer took the click
         if "ms" in r:
             ms.append(r["ms"])
+            parts.append(page.evaluate(SPLIT, r["ms"]))
         else:
             missed += 1  # the click took no point (e.g. it fell on a ring marker): nothing changed in 30 s
         print(f"  map click {len(ms)}: row {p['row']} → {r}", file=sys.stderr, flush=True)
         page.wait_for_timeout(700)  # let the rest of the run finish before the next click
-    return {**_summary(ms[1:]), "other_point_took_the_click": wrong, "no_change_in_30_s": missed}
+    return {**_summary(ms[1:], parts[1:]), "other_point_took_the_click": wrong, "no_change_in_30_s": missed}
 
 
 # ---- the sliders ----------------------------------------------------------------------------
@@ -119,7 +151,7 @@ def bench_sliders(page, url: str, moves: int, rng: random.Random) -> dict:
     box = track.bounding_box()
     thumb = track.get_by_role("slider").bounding_box()
     y = thumb["y"] + thumb["height"] / 2
-    ms, same = [], 0
+    ms, parts, same = [], [], 0
     old = page.locator(f"{sel} audio").first.get_attribute("src")
     while len(ms) + same < moves + 1:
         d0 = page.evaluate("() => (location.search.match(/[?&]d0=([^&]*)/) || [])[1]")
@@ -133,9 +165,10 @@ def bench_sliders(page, url: str, moves: int, rng: random.Random) -> dict:
             same += 1
         else:
             ms.append(r["ms"])
+            parts.append(page.evaluate(SPLIT, r["ms"]))
             old = r["src"]
         page.wait_for_timeout(700)
-    return {**_summary(ms[1:]), "same_clip_moves": same}
+    return {**_summary(ms[1:], parts[1:]), "same_clip_moves": same}
 
 
 def main(argv=None):
@@ -155,6 +188,7 @@ def main(argv=None):
         for name, run, n in (("map", bench_map, args.clicks), ("sliders", bench_sliders, args.moves)):
             if args.only in (None, name):
                 page = new_page(b)
+                page.add_init_script(RECORD)
                 out[name] = run(page, url, n, random.Random(args.seed))
                 print(name, json.dumps(out[name]), flush=True)
                 page.close()

@@ -85,3 +85,15 @@ def run_model_page(page, model: str | None) -> AppTest:
 def chart_keys(at) -> list[str]:
     """The widget keys of the plotly charts on the page, in order."""
     return [el.proto.id.rsplit("-", 1)[-1] for el in at.get("plotly_chart")]
+
+
+def svg_rolls(at) -> dict[str, str]:
+    """The piano rolls drawn as inline SVG (``play_ui(..., roll="svg")``), by their key."""
+    import re
+
+    out = {}
+    for el in at.get("html"):
+        m = re.search(r'class="explorer-roll" data-key="([^"]*)"', el.proto.body)
+        if m:
+            out[m.group(1)] = el.proto.body
+    return out

@@ -3,6 +3,7 @@
 import io
 import shutil
 import sys
+import threading
 
 import numpy as np
 import pretty_midi
@@ -82,6 +83,30 @@ def test_render_is_nonsilent_mono_float32_of_the_right_length():
     assert 0.0 < tail <= 1.0 + 1 / SR
     # nothing trimmed from the start: the first note sounds within the first 50 ms
     assert np.abs(x[: int(0.05 * SR)]).max() > 0.01
+
+
+def test_renders_from_warm_synths_equal_pretty_midis_own_sample_for_sample(monkeypatch):
+    """Each render takes a synthesiser made ahead of time (soundfont loaded) and uses it once: the
+    samples are pretty_midi's own, render after render, whether the pool had one or not."""
+    monkeypatch.setattr(synth._WARM, "DELAY", 0.05)
+    sf2 = str(synth.default_soundfont())
+    pieces = [scale_midi(program=p, velocity=v) for p, v in ((0, 100), (40, 70), (73, 110))]
+    two = scale_midi()
+    two.instruments.append(pretty_midi.Instrument(program=32))
+    two.instruments[1].notes.append(pretty_midi.Note(90, 40, 0.25, 3.0))
+    pieces.append(two)
+    own = [np.clip(pm.fluidsynth(fs=SR, synthesizer=sf2, normalize=False), -1, 1).astype(np.float32) for pm in pieces]
+    made = []
+    real = synth._WarmSynths.make
+    monkeypatch.setattr(synth._WarmSynths, "make", staticmethod(lambda *a: made.append(a) or real(*a)))
+    for round_ in range(3):
+        for pm, want in zip(pieces, own):
+            assert np.array_equal(render(pm, sample_rate=SR, normalize=False), want), round_
+        for _ in range(100):  # the pool is made whole in the background
+            if len(synth._WARM._ready.get((sf2, SR, synth._soundfont_stamp(sf2)), [])) == synth._WARM.SIZE:
+                break
+            threading.Event().wait(0.02)
+    assert len(made) >= 3 * len(pieces)  # one new synthesiser per render, none used twice
 
 
 def test_render_follows_the_sample_rate():

@@ -347,6 +347,18 @@ def test_the_audio_disk_cache_evicts_the_least_recently_used(tmp_cache, monkeypa
     cache.put("big", b"x" * 20_000)  # larger than the whole cap: memory only
     assert not cache.path("big").exists() and cache.get("big") == b"x" * 20_000
 
+    # a write under the cap does not scan the folder (one stat per file); one past it does
+    small = ContentCache("evict2", ".bin")
+    small.put("first", b"1")  # the first write counts what is there
+    scans = []
+    real = ContentCache._entries
+    monkeypatch.setattr(ContentCache, "_entries", lambda self: scans.append(1) or real(self))
+    for k in range(5):
+        small.put(f"k{k}", b"z" * 1000)
+    assert not scans and small.disk_bytes() == 5001
+    small.put("over", b"o" * 6000)  # 11,001 bytes > 10,000: scanned, the oldest go
+    assert scans and small.disk_bytes() <= 10_000 and small.path("over").exists()
+
 
 # ---- the limits -----------------------------------------------------------------------------------------
 def test_limits_are_read_from_the_environment_and_checked(monkeypatch):

@@ -35,8 +35,8 @@ POINT = """(k) => {
   return {x: box.left + L._size.l + L.xaxis.d2p(tr.x[k]), y: box.top + L._size.t + L.yaxis.d2p(tr.y[k]),
           px: tr.x[k], py: tr.y[k], row: +tr.customdata[k][0]};
 }"""
-RING = """() => { const gd = document.querySelector('.st-key-map_chart .js-plotly-plot');
-  const t = gd.data.find((t) => t.name === "selected"); return t ? [Array.from(t.x), Array.from(t.y)] : null; }"""
+RING = """() => { const g = document.querySelector('.st-key-map_chart svg.explorer-marks g[data-name="selected"]');
+  return g && g.querySelector("circle") ? [JSON.parse(g.dataset.x), JSON.parse(g.dataset.y)] : null; }"""
 
 
 def test_a_map_click_plays_the_point_without_sending_the_map_again(page, frames, app_url):  # noqa: F811
@@ -52,7 +52,7 @@ def test_a_map_click_plays_the_point_without_sending_the_map_again(page, frames,
         page.locator("h3", has_text=f"#{p['row']}:").wait_for()  # the clicked point's details
         page.locator(".st-key-map_orig audio[src^='blob:']").wait_for(state="attached")
         page.wait_for_function(f"() => {{ const r = ({RING})(); return r && r[0].length === 1 && "
-                               f"r[0][0] === {p['px']!r}; }}")  # the ring moved to it, in the browser
+                               f"r[0][0] === {p['px']!r}; }}")  # the ring moved to it, drawn over the map in the browser
         assert page.evaluate(RING) == [[p["px"]], [p["py"]]]
         _wait_idle(page)
         assert frames, "the click started no rerun"

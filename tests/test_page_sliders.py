@@ -11,8 +11,9 @@ from explorer.audio import audio_status
 from explorer.models.trained import TrainedModel
 from explorer.music.attributes import AR_ATTRIBUTES, LABELS
 from explorer.ui.resources import default_dataset
+from explorer.viz.pianoroll_svg import roll_notes
 from clip_players import blob, clip, player_keys, players
-from helpers_app import ROOT, run_app, run_model_page
+from helpers_app import ROOT, run_app, run_model_page, svg_rolls
 
 PAGE = str(ROOT / "pages" / "attribute_sliders.py")
 
@@ -24,14 +25,21 @@ def run_page(**query) -> AppTest:
 
 
 def output_roll(at) -> list:
-    """The notes (x, y) of the output's piano roll (the first chart on the page)."""
-    spec = json.loads(at.get("plotly_chart")[0].proto.spec)
-    return [(t["x"], t["y"]) for t in spec["data"]]
+    """The notes (pitch, onset, offset) of the output's piano roll (an inline SVG)."""
+    return roll_notes(svg_rolls(at)["sl_out_roll"])
 
 
 def chart_axis_title(at) -> str:
     """The x-axis title of the controllability curve (the last chart)."""
     return json.loads(at.get("plotly_chart")[-1].proto.spec)["layout"]["xaxis"]["title"]["text"]
+
+
+def curve_marks(at) -> dict:
+    """The traces the page moves on the controllability curve in the browser (explorer/ui/map_marks.py)."""
+    element = next(e for e in at.get("bidi_component") if "map_marks" in e.proto.component_name)
+    data = json.loads(json.loads(element.proto.json))
+    assert data["chart"] == "sl_curve"
+    return data["traces"]
 
 
 def output_audio(at) -> bytes:
@@ -41,8 +49,7 @@ def output_audio(at) -> bytes:
 
 def output_onsets(at) -> list[int]:
     """The onset steps of the output's piano roll: the melody the page decoded (x is in bars)."""
-    x = json.loads(at.get("plotly_chart")[0].proto.spec)["data"][0]["x"]
-    return [round(v * 16) for v in x[0::3]]  # (start, end, None) per note
+    return [on for _, on, _ in output_roll(at)]
 
 
 def test_without_a_model_the_page_says_to_choose_one(tmp_path, monkeypatch):
@@ -66,14 +73,21 @@ def test_arvae_sliders_start_at_the_seed_and_steer_the_output(models_dir):
     assert len(everything.value) == 9 and {"seed", "output"} <= set(everything.value.columns)
     head, blobs = players(at)[0]
     assert head["name"].startswith("steered_") and blob(blobs, head["midi"])[:4] == b"MThd"  # the MIDI download
-    assert len(at.get("plotly_chart")) == 3  # output, seed, controllability curve
+    assert len(at.get("plotly_chart")) == 2 and set(svg_rolls(at)) == {"sl_out_roll"}  # seed, curve; output (SVG)
     roll, audio = output_roll(at), output_audio(at) if audio_status()[0] else None
+    curve = at.get("plotly_chart")[-1].proto.spec
+    start = at.slider(key="sl_d0").value
+    assert curve_marks(at)["position"]["x"] == [start, start]
 
     for d in range(4):
         at.slider(key=f"sl_d{d}").set_value(3.0)
     at.run()
     assert not at.exception
     assert output_roll(at) != roll
+    # the curve is sent as it was (the browser leaves it alone); the line where the slider stands is drawn over it
+    assert at.get("plotly_chart")[-1].proto.spec == curve
+    assert "position" not in [t.get("name") for t in json.loads(curve)["data"]]
+    assert curve_marks(at)["position"]["x"] == [3.0, 3.0] and curve_marks(at)["position"]["name"] == "position"
     if audio is not None:
         assert output_audio(at) != audio
     assert at.query_params["d0"] == "3" and at.query_params["d3"] == "3"

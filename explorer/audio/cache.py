@@ -49,6 +49,9 @@ class ContentCache:
         self.max_entries = max_entries
         self.max_bytes = max_bytes
         self._memory: LRU[str, bytes] = LRU(max_entries, max_total=max_bytes)  # thread-safe
+        # bytes on disk per folder as last counted, plus what this process wrote since: a write
+        # scans the folder only when that passes the cap (a scan stats every file: ~10k clips)
+        self._disk_known: dict[str, int] = {}
 
     def __repr__(self) -> str:
         return (f"ContentCache(subdir={self.subdir!r}, suffix={self.suffix!r}, "
@@ -96,7 +99,13 @@ class ContentCache:
                 tmp_name = tmp.name
                 tmp.write(data)
             os.replace(tmp_name, target)
-            self.evict(cap)
+            folder = str(target.parent)
+            known = self._disk_known.get(folder)
+            known = self.disk_bytes() if known is None else known + len(data)
+            if known > cap:
+                self.evict(cap)
+                known = self.disk_bytes()
+            self._disk_known[folder] = known
         except OSError as err:
             warnings.warn(f"could not write the cache file {target}: {err}", RuntimeWarning,
                           stacklevel=2)

@@ -16,6 +16,7 @@ import math
 import operator
 import os
 import pathlib
+import threading
 
 import numpy as np
 import pretty_midi
@@ -64,6 +65,74 @@ AUDIO_CACHE = ContentCache("audio", ".wav")
 _RENDER_VERSION = 1
 # pyloudnorm's gating block (s); shorter audio has no integrated loudness.
 _LOUDNESS_BLOCK_SECONDS = 0.4
+
+
+class _WarmSynths:
+    """Fresh FluidSynth synthesisers with the soundfont already loaded, made ahead of use.
+
+    Making a synthesiser and loading the soundfont into it (what ``PrettyMIDI.fluidsynth`` does for
+    every call) took a quarter of a Latent map click's server time. A synthesiser reused across
+    renders would not sound the same twice (its state carries over: FluidSynth's 64-sample block
+    phase, voice and filter state), so each render still gets a new one, used once: this only
+    moves the making out of the user's wait. After a render takes one, a background thread makes
+    the pool whole again :data:`DELAY` seconds later (after the page that asked has been served);
+    an empty pool makes one on the spot, as before.
+    """
+
+    SIZE = 2  # a map click renders two clips (the melody and its reconstruction)
+    DELAY = 1.0
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._ready: dict[tuple, list] = {}
+        self._wanted: set[tuple] = set()
+        self._timer = None
+
+    @staticmethod
+    def make(sf2: str, sample_rate: int):
+        """A new synthesiser and the id of ``sf2`` in it, exactly as pretty_midi makes them."""
+        import fluidsynth
+
+        synth = fluidsynth.Synth(samplerate=sample_rate)
+        return synth, synth.sfload(sf2)
+
+    def take(self, sf2: str, sample_rate: int, stamp) -> tuple:
+        """(synthesiser, soundfont id): one from the pool, else a new one. The caller deletes it."""
+        key = (sf2, int(sample_rate), stamp)
+        with self._lock:
+            pool = self._ready.get(key) or []
+            item = pool.pop() if pool else None
+            self._wanted.add(key)
+            if self._timer is None:
+                self._timer = threading.Timer(self.DELAY, self._fill)
+                self._timer.daemon = True
+                self._timer.start()
+        return item or self.make(sf2, sample_rate)
+
+    def _fill(self):
+        with self._lock:
+            keys, self._timer = list(self._wanted), None
+            self._wanted.clear()
+        for key in keys:
+            while True:
+                with self._lock:
+                    if len(self._ready.get(key, [])) >= self.SIZE:
+                        break
+                try:
+                    item = self.make(key[0], key[1])
+                except Exception:  # noqa: BLE001 - the render that needs one makes it and reports why
+                    break
+                with self._lock:
+                    self._ready.setdefault(key, []).append(item)
+
+
+_WARM = _WarmSynths()
+
+
+def _soundfont_stamp(sf2) -> tuple[int, int]:
+    """What tells one version of a soundfont file from another: (mtime ns, size)."""
+    stat = pathlib.Path(sf2).stat()
+    return stat.st_mtime_ns, stat.st_size
 
 
 class AudioUnavailable(RuntimeError):
@@ -161,7 +230,11 @@ def render(midi, *, program: int | None = None, qpm: float | None = None,
         return np.zeros(round(EMPTY_SECONDS * sample_rate), dtype=np.float32)
     # normalize=False: pretty_midi's own normalisation divides by the peak and by zero for
     # silence; it scales by 1 / (instruments * 2**15) instead.
-    raw = pm.fluidsynth(fs=sample_rate, synthesizer=str(sf2), normalize=False)
+    synth, sfid = _WARM.take(str(sf2), sample_rate, _soundfont_stamp(sf2))
+    try:  # a fresh synthesiser, as pretty_midi would make it: the same samples
+        raw = pm.fluidsynth(fs=sample_rate, synthesizer=synth, sfid=sfid, normalize=False)
+    finally:
+        synth.delete()
     samples = np.clip(raw, -1.0, 1.0).astype(np.float32)
     if normalize:
         samples = normalize_loudness(samples, sample_rate)

@@ -1,11 +1,13 @@
-"""Marks on a chart already in the browser, and a "Working…" badge while a rerun runs.
+"""Marks over a chart already in the browser, and a "Working…" badge while a rerun runs.
 
-A fragment that reruns on a click (the Latent map's selection) draws :func:`chart_marks`: in
-the browser it moves the named marker traces of the chart drawn with key ``chart`` (the rings of
-the selected point and its neighbours) with ``Plotly.restyle``, so the chart itself, with its
-10k points, is not sent again. ``watch`` names elements (a plotly chart, a slider) whose input
-starts a rerun: from that input until this element is drawn again, a badge says the page is
-working (the toolbar's own running indicator is hidden: ``toolbarMode = "minimal"``).
+A fragment that reruns on a click (the Latent map's selection) or a slider move draws
+:func:`chart_marks`: in the browser it draws the given traces' points (the rings of the selected
+point and its neighbours; a line where a slider stands on its curve) as a small SVG overlay on
+the chart drawn with key ``chart``, placed by the chart's own axes and drawn again after every
+redraw of it, so the chart itself (10k points on the map) is neither sent nor redrawn. ``watch``
+names elements (a plotly chart, a slider) whose input starts a rerun: from that input until this
+element is drawn again, a badge says the page is working (the toolbar's own running indicator is
+hidden: ``toolbarMode = "minimal"``).
 """
 from __future__ import annotations
 
@@ -29,9 +31,10 @@ def _component():
 
 def chart_marks(*, key: str, chart: str = "", traces: dict | None = None, watch: tuple[str, ...] = (),
                 label: str = "Working…"):
-    """Set the traces of the chart keyed ``chart``: ``traces`` maps a trace's name to the trace (a
-    plotly trace's JSON: its x and y replace those of the chart's trace of that name, which is
-    added when missing); show ``label`` from an input on an element keyed in ``watch`` until this is drawn again."""
+    """Draw ``traces`` over the chart keyed ``chart``: a name → a plotly trace's JSON (its x, y,
+    mode — "markers" are drawn as open rings of ``marker.size`` and ``marker.color``, "lines" as a
+    line of ``line.color``/``width``/``dash`` — replacing what that name drew before); show
+    ``label`` from an input on an element keyed in ``watch`` until this is drawn again."""
     runs = st.session_state.get(f"{key}_runs", 0) + 1  # new data each run: the browser side runs again
     st.session_state[f"{key}_runs"] = runs
     data = json.dumps({"chart": chart, "traces": traces or {}, "watch": list(watch), "label": label, "run": runs},

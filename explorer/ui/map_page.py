@@ -258,9 +258,9 @@ def _selection_ui(settings, tm, rows, X, cols):
     name = f"{mel.meta['tune_id']}_bar{mel.meta['bar'] + 1}"
     st.subheader(f"#{i}: {ds.describe(i)}")
     st.markdown("**Original**")
-    play_ui(mel, settings, key="map_orig", name=name)
+    play_ui(mel, settings, key="map_orig", name=name, roll="svg")  # a click redraws both rolls
     st.markdown("**Reconstruction** (posterior mean, greedy decoding)")
-    play_ui(tm.reconstruct([mel])[0], settings, key="map_recon", name=f"{name}_recon")
+    play_ui(tm.reconstruct([mel])[0], settings, key="map_recon", name=f"{name}_recon", roll="svg")
     idx, dist, on_map = _neighbours(tm, ds, rows, X, cols, i)
     space = "whole latent" if cols == slice(0, tm.layout.dims) else f"{st.session_state.map_group} latent"
     st.markdown(f"**{len(idx)} nearest neighbours** (ringed on the map) in the {space} (Euclidean distance between "
@@ -381,11 +381,8 @@ def map_page():
     left, right = st.columns([3, 2])
     with right:
         _selection_part(settings, tm, rows, proj.coords, latents, cols)
-    sel = _selected()
-    neighbours = [] if sel is None or sel >= len(ds) else _neighbours(tm, ds, rows, latents()[:, cols], cols, sel)[0]
     with left:
-        draw_map(proj.coords, ds, rows, attrs, colour, keep, placed, _marks(rows, proj.coords, sel, neighbours),
-                 revision=f"{method}/{group}/{len(rows)}")
+        draw_map(proj.coords, ds, rows, attrs, colour, keep, placed, revision=f"{method}/{group}/{len(rows)}")
         st.number_input("…or pick a segment # (row of the data, as on the Segment player)", min_value=0,
                         max_value=len(ds) - 1, value=None, step=1, key=PICK_KEY, on_change=_take_pick)
         _lasso_ui(settings, rows, proj.coords)
@@ -395,16 +392,13 @@ def map_page():
         _regularised_ui(tm, mu, proj.coords, attrs, rows, keep, method)
 
 
-def draw_map(coords, ds, rows, attrs, colour, keep, placed, marks, *, revision):
-    """The map of ``coords`` (M, 2) with the uploaded points ``placed`` (or None) and the rings
-    ``marks`` (:func:`_marks`: the selected point and its neighbours; a click moves them in the
-    browser, :func:`_selection_part`), its axes fitted to the bulk of the points."""
+def draw_map(coords, ds, rows, attrs, colour, keep, placed, *, revision):
+    """The map of ``coords`` (M, 2) with the uploaded points ``placed`` (or None), its axes fitted to
+    the bulk of the points. The rings of the selected point and its neighbours are drawn over it in
+    the browser (:func:`_selection_part`), so a click sends and redraws no part of the map."""
     fig = map_figure(coords, ds, rows, attrs, colour, keep, revision=revision)
     if placed is not None:
         mark_points(fig, placed[0], name=placed[2], symbol="star", colour="#ff3b30", size=16, text=placed[1])
-    for name, xy in marks.items():
-        if len(xy):
-            mark_points(fig, xy, name=name, **RINGS[name])
     clipped = robust_axes(fig, coords[keep])
     st.caption(f"{int(keep.sum())} of {len(rows)} points shown"
                + (f" ({clipped} far-out point{'s' if clipped != 1 else ''} outside the axes: zoom out to see "

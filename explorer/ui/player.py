@@ -39,6 +39,17 @@ def midi_notes(midi_bytes: bytes) -> list[list[float]]:
     return [[p, round(a, 3), round(b, 3)] for a, b, p in notes]
 
 
+@functools.lru_cache(maxsize=64)
+def _svg_roll(tokens: bytes, chroma: bytes, n_steps: int, title: str | None, key: str) -> str:
+    """:func:`_roll` as an inline SVG (:mod:`explorer.viz.pianoroll_svg`): what a page that redraws
+    the roll on every move uses, as the browser draws it in milliseconds, not a plotly chart's ~170 ms."""
+    from explorer.viz.pianoroll_svg import pianoroll_svg
+
+    tok = np.frombuffer(tokens, dtype=np.uint8)
+    mel = Melody(tok, np.frombuffer(chroma, dtype=np.uint8).reshape(n_steps, 12))
+    return pianoroll_svg(mel, title=title, key=key)
+
+
 def melody_clips(melodies, program: int, qpm: float | None) -> tuple[list[bytes], list[list]]:
     """(FLAC clips, notes) of ``melodies``, each rendered alone: what a live player switches
     between. The renders are cached by content, so a repeated melody costs once. Audio must be on."""
@@ -48,10 +59,14 @@ def melody_clips(melodies, program: int, qpm: float | None) -> tuple[list[bytes]
     return [flac_of_wav(wav_bytes(b))[0] for b in midis], [midi_notes(b) for b in midis]
 
 
-def play_ui(melody: Melody, settings, *, key: str, name: str = "melody", roll: bool = True,
+def play_ui(melody: Melody, settings, *, key: str, name: str = "melody", roll: bool | str = True,
             title: str | None = None, autoplay: bool = False, main: bool = False):
-    """Draw the piano roll (optional), an audio player and the downloads."""
-    if roll:
+    """Draw the piano roll (a plotly chart; ``roll="svg"``: the same roll as an inline SVG, for a
+    part that redraws it on every move; False: none), an audio player and the downloads."""
+    if roll == "svg":
+        st.html(_svg_roll(np.asarray(melody.tokens, np.uint8).tobytes(), melody.chroma.tobytes(), melody.n_steps,
+                          title, f"{key}_roll"))
+    elif roll:
         fig = _roll(np.asarray(melody.tokens, np.uint8).tobytes(), melody.chroma.tobytes(), melody.n_steps, title)
         st.plotly_chart(fig, key=f"{key}_roll", width="stretch")
     play_midi_ui(melody_to_midi_bytes(melody, settings.program, settings.qpm), settings, key=key, name=name,

@@ -15,7 +15,7 @@ import pandas as pd
 import streamlit as st
 
 from explorer.latent.attribute_vectors import MIN_SEGMENTS, attribute_vectors, training_rows
-from explorer.latent.control import AMOUNT_RANGE, DIM_RANGE, decode_one, steer, sweep_attributes
+from explorer.latent.control import AMOUNT_RANGE, DIM_RANGE, decode_one, standardise, steer, sweep_attributes
 from explorer.music.attributes import ATTRIBUTES, LABELS, compute
 from explorer.lru import LRU
 from explorer.music.melody import STEPS_PER_BAR, MelodyError
@@ -23,8 +23,9 @@ from explorer.paths import content_key
 from explorer.ui.keys import data_key, model_key
 from explorer.ui.melody_source import melody_source_ui
 from explorer.ui.player import play_ui
+from explorer.ui.url import write_query
 from explorer.ui.sidebar import sidebar_ui
-from explorer.viz.control import controllability_figure
+from explorer.viz.control import POSITION, controllability_figure, position_trace
 
 VECTOR_LIMIT = 4000  # train segments encoded for the attribute vectors
 SWEEP_POINTS = 13
@@ -216,20 +217,15 @@ def _back_to_seed(dims: list[int], mu: np.ndarray):
 
 
 def save_state(dims: list[int], names: list[str]):
-    """Copy the widget values into session state and the URL."""
-    ss, qp = st.session_state, st.query_params
+    """Copy the widget values into session state and the URL (one message, when it changed)."""
+    ss = st.session_state
     keys = [f"sl_d{d}" for d in dims] + ["sl_vectors", "sl_sweep", "sl_autoplay", "sl_live"] + [f"sl_v_{n}" for n in names]
     ss[_SAVED].update({k: ss[k] for k in keys if k in ss})
-    for k in [k for k in qp if (k[:1] == "d" and k[1:].isdigit()) or k.startswith("v_")]:
-        del qp[k]
-    for d in dims:
-        qp[f"d{d}"] = f"{ss[f'sl_d{d}']:g}"
-    qp["vec"] = ",".join(names)
-    for n in names:
-        if ss.get(f"sl_v_{n}"):
-            qp[f"v_{n}"] = f"{ss[f'sl_v_{n}']:g}"
+    values = {f"d{d}": f"{ss[f'sl_d{d}']:g}" for d in dims} | {"vec": ",".join(names)}
+    values |= {f"v_{n}": f"{ss[f'sl_v_{n}']:g}" for n in names if ss.get(f"sl_v_{n}")}
     if ss.get("sl_sweep"):
-        qp["sweep"] = ss.sl_sweep
+        values["sweep"] = ss.sl_sweep
+    write_query(values, drop=lambda k: (k[:1] == "d" and k[1:].isdigit()) or k.startswith("v_"))
 
 
 # ---- tables -----------------------------------------------------------------------------
@@ -317,13 +313,16 @@ def _sweep_ui(tm, ds, seed, mu, reg: dict, dims: dict, amounts: dict, data_ok: b
         xlabel = f"amount of the {LABELS[main].split(' (')[0]} vector"
     _, attrs = _sweep(model_key(tm), seed.tokens, seed.chroma, control, tuple(values.tolist()), vector, tm, mu)
     ref = ds.attributes() if ds is not None else None
-    st.plotly_chart(controllability_figure(values, attrs, main, reference=ref, current=current, xlabel=xlabel),
+    # Where the control stands is not part of the figure: a slider move then sends the same figure
+    # (the browser leaves the chart alone) and the caller draws the line over it (the returned trace).
+    st.plotly_chart(controllability_figure(values, attrs, main, reference=ref, xlabel=xlabel),
                     key="sl_curve", width="stretch")
     rho = _rho(values, attrs[main])
     st.caption(f"The seed decoded at {SWEEP_POINTS} values of {xlabel} (the other controls at the seed), "
                f"each output measured. {LABELS[main]}: " +
                ("does not change over the sweep." if rho is None else
                 f"Spearman ρ = {rho:+.2f} (+1: rises at every step)."))
+    return None if current is None else position_trace(current, standardise(attrs, ref))
 
 
 def sliders_page():
@@ -390,13 +389,13 @@ def _steer_part(settings, tm, ds, seed, mu, reg: dict, data_ok: bool, n_rows: in
         if reg and settings.audio and st.session_state.sl_live:
             _live_ui(tm, seed, mu, reg, dims, vecs, amounts, settings)
         play_ui(out, settings, key="sl_out", name=f"steered_{settings.model_label or tm.name}",
-                autoplay=st.session_state.sl_autoplay)
+                autoplay=st.session_state.sl_autoplay, roll="svg")
         st.caption(f"Latent code moved ‖z − seed‖ = {float(np.linalg.norm(z - mu)):.2f} from the seed's mean "
                    f"({tm.layout.dims} dims).")
         _readout_ui(reg, dims, mu, z, seed_attrs, out_attrs)
         with st.expander("The seed"):
             play_ui(seed, settings, key="sl_seed", name="seed")
-    _sweep_ui(tm, ds, seed, mu, reg, dims, amounts, data_ok)
+    position = _sweep_ui(tm, ds, seed, mu, reg, dims, amounts, data_ok)
     save_state(list(reg.values()), names)
     chart_marks(key="sl_busy", watch=tuple(f"sl_d{d}" for d in reg.values()) + tuple(f"sl_v_{n}" for n in names),
-                label="Decoding…")
+                label="Decoding…", chart="sl_curve", traces={POSITION: position} if position else None)

@@ -1,6 +1,7 @@
-// explorer/ui/map_marks.py's browser side: moves marker traces of a plotly chart already on the
-// page (the Latent map's "selected" and "neighbours" rings) with Plotly.restyle, so a click
-// reruns only the part of the page that changed and the map's 10k points are not sent again;
+// explorer/ui/map_marks.py's browser side: draws marks over a plotly chart already on the page
+// (the Latent map's "selected" and "neighbours" rings, the sliders' position on their curve) as
+// an SVG overlay, so a click reruns only the part of the page that changed and the chart is
+// neither sent nor redrawn again;
 // and shows a "Working…" badge from the user's input until the rerun it started draws this
 // element again.
 //
@@ -47,14 +48,70 @@ function chartOf(key) {
   return document.querySelector(`.st-key-${key} .js-plotly-plot`);
 }
 
-function restyle(key, traces) {
-  const gd = chartOf(key);
-  if (!gd || !gd.data || !window.Plotly) return false;
-  for (const [name, trace] of Object.entries(traces)) {
-    const i = gd.data.findIndex((t) => t.name === name);
-    if (i >= 0) window.Plotly.restyle(gd, { x: [trace.x], y: [trace.y] }, [i]);
-    else if (trace.x.length) window.Plotly.addTraces(gd, trace);
+// The marks are drawn over the chart, not as plotly traces: a Plotly.restyle redraws the whole
+// chart (≈ 100–250 ms for a 10k-point map), an overlay of a few SVG shapes costs next to nothing.
+// Positions come from the chart's own axes, and are drawn again after every plotly redraw
+// (zoom, pan, resize, a new figure).
+const SVG_NS = "http://www.w3.org/2000/svg";
+
+function drawMarks(gd) {
+  const L = gd._fullLayout, traces = gd._explorerMarks || {};
+  const host = gd.querySelector(".svg-container");
+  if (!L || !L.xaxis || !L.yaxis || !host) return;
+  let svg = host.querySelector("svg.explorer-marks");
+  if (!svg) {
+    svg = document.createElementNS(SVG_NS, "svg");
+    svg.setAttribute("class", "explorer-marks");
+    svg.style.cssText = "position:absolute;left:0;top:0;pointer-events:none;overflow:visible;z-index:5";
+    host.append(svg);
   }
+  svg.setAttribute("width", L.width);
+  svg.setAttribute("height", L.height);
+  svg.replaceChildren();
+  const s = L._size, px = (v) => s.l + L.xaxis.d2p(v), py = (v) => s.t + L.yaxis.d2p(v);
+  const inside = (x, y) => x >= s.l - 1 && x <= s.l + s.w + 1 && y >= s.t - 1 && y <= s.t + s.h + 1;
+  for (const [name, t] of Object.entries(traces)) {
+    const g = document.createElementNS(SVG_NS, "g");
+    g.dataset.name = name;
+    g.dataset.x = JSON.stringify(t.x);
+    g.dataset.y = JSON.stringify(t.y);
+    if ((t.mode || "markers").includes("lines")) { // a line through the points (a position marker)
+      const line = t.line || {}, pts = t.x.map((x, i) => [px(x), py(t.y[i])]);
+      const path = document.createElementNS(SVG_NS, "polyline");
+      path.setAttribute("points", pts.map((p) => p.join(",")).join(" "));
+      path.setAttribute("fill", "none");
+      path.setAttribute("stroke", line.color || "#1f77b4");
+      path.setAttribute("stroke-width", line.width || 1);
+      if (line.dash === "dot") path.setAttribute("stroke-dasharray", "2,3");
+      if (pts.every(([x, y]) => inside(x, y))) g.append(path);
+    } else { // open rings, as plotly's "circle-open" markers
+      const m = t.marker || {};
+      t.x.forEach((x, i) => {
+        const cx = px(x), cy = py(t.y[i]);
+        if (!inside(cx, cy)) return;
+        const c = document.createElementNS(SVG_NS, "circle");
+        c.setAttribute("cx", cx);
+        c.setAttribute("cy", cy);
+        c.setAttribute("r", (m.size || 12) / 2);
+        c.setAttribute("fill", "none");
+        c.setAttribute("stroke", m.color || "#ff3b30");
+        c.setAttribute("stroke-width", 3);
+        g.append(c);
+      });
+    }
+    svg.append(g);
+  }
+}
+
+function overlay(key, traces) {
+  const gd = chartOf(key);
+  if (!gd || !gd._fullLayout || !gd.on) return false;
+  gd._explorerMarks = traces;
+  if (!gd._explorerMarksHooked) {
+    gd._explorerMarksHooked = true;
+    gd.on("plotly_afterplot", () => drawMarks(gd));
+  }
+  drawMarks(gd);
   return true;
 }
 
@@ -118,7 +175,7 @@ export default function (component) {
   WATCH.label = d.label;
   let tries = 0;
   const apply = () => { // the chart may not be drawn yet on a first visit
-    const done = (d.chart ? restyle(d.chart, d.traces || {}) : true) & watchCharts();
+    const done = (d.chart ? overlay(d.chart, d.traces || {}) : true) & watchCharts();
     if (!done && tries++ < 50) setTimeout(apply, 100);
   };
   apply();
