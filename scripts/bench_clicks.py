@@ -110,6 +110,14 @@ POINT_PIXEL = """(k) => {
 }"""
 
 
+ROW_PIXEL = """(row) => {
+  const gd = document.querySelector('[data-testid="stPlotlyChart"] .js-plotly-plot');
+  const L = gd._fullLayout, box = gd.getBoundingClientRect(), tr = gd._fullData[0];
+  const k = tr.customdata.findIndex((c) => +c[0] === row);
+  return k < 0 ? null : {x: box.left + L._size.l + L.xaxis.d2p(tr.x[k]), y: box.top + L._size.t + L.yaxis.d2p(tr.y[k])};
+}"""
+
+
 def bench_map(page, url: str, clicks: int, rng: random.Random) -> dict:
     open_page(page, url, "latent_map")
     page.locator(MAP_READY).first.wait_for(timeout=300_000)
@@ -117,7 +125,7 @@ def bench_map(page, url: str, clicks: int, rng: random.Random) -> dict:
     page.evaluate("() => document.querySelector('[data-testid=\"stPlotlyChart\"]').scrollIntoView({block: 'start'})")
     page.wait_for_timeout(20_000)  # the first run goes on after the map (it encodes the 10k latents)
     n = page.evaluate(POINT_PIXEL, 0)["n"]
-    ms, parts, wrong, missed, old, last = [], [], 0, 0, None, None
+    ms, parts, wrong, missed, old, last, off = [], [], 0, 0, None, None, []
     while len(ms) < clicks + 1:  # the first click warms up (decoder, FluidSynth) and is left out
         k = rng.randrange(n)
         p = page.evaluate(POINT_PIXEL, k)
@@ -129,7 +137,12 @@ def bench_map(page, url: str, clicks: int, rng: random.Random) -> dict:
         r = page.evaluate(WATCH, [".st-key-map_orig", old, None, None, 0])
         old, last = r["src"], p["row"]
         if not page.locator("h3", has_text=f"#{p['row']}:").count():
-            wrong += 1  # a neighbouring point under the pointer took the click
+            wrong += 1  # a neighbouring point under the pointer took the click: how far from the aimed one?
+            got = page.locator("h3", has_text="#").first.text_content(timeout=5000) or ""
+            if got.startswith("#") and ":" in got:
+                q = page.evaluate(ROW_PIXEL, int(got[1:got.index(":")]))
+                if q:
+                    off.append(((q["x"] - p["x"]) ** 2 + (q["y"] - p["y"]) ** 2) ** 0.5)
         if "ms" in r:
             ms.append(r["ms"])
             parts.append(page.evaluate(SPLIT, r["ms"]))
@@ -137,7 +150,8 @@ def bench_map(page, url: str, clicks: int, rng: random.Random) -> dict:
             missed += 1  # the click took no point (e.g. it fell on a ring marker): nothing changed in 30 s
         print(f"  map click {len(ms)}: row {p['row']} → {r}", file=sys.stderr, flush=True)
         page.wait_for_timeout(700)  # let the rest of the run finish before the next click
-    return {**_summary(ms[1:], parts[1:]), "other_point_took_the_click": wrong, "no_change_in_30_s": missed}
+    return {**_summary(ms[1:], parts[1:]), "other_point_took_the_click": wrong, "no_change_in_30_s": missed,
+            "other_point_px_from_aimed": [round(d, 1) for d in off]}
 
 
 # ---- the sliders ----------------------------------------------------------------------------
