@@ -155,6 +155,8 @@ def bench_map(page, url: str, clicks: int, rng: random.Random) -> dict:
 
 
 # ---- the sliders ----------------------------------------------------------------------------
+SLIDER_VALUE = """() => { const t = document.querySelector('.st-key-sl_d0 input[type="range"], .st-key-sl_d0 [role="slider"]');
+  return t && (t.tagName === "INPUT" ? t.value : t.getAttribute("aria-valuenow")); }"""
 def bench_sliders(page, url: str, moves: int, rng: random.Random) -> dict:
     open_page(page, url, "attribute_sliders")
     sel = player_selector(page, "sl_out")
@@ -165,12 +167,17 @@ def bench_sliders(page, url: str, moves: int, rng: random.Random) -> dict:
     box = track.bounding_box()
     thumb = track.get_by_role("slider").bounding_box()
     y = thumb["y"] + thumb["height"] / 2
-    ms, parts, same = [], [], 0
+    ms, parts, same, unmoved = [], [], 0, 0
     old = page.locator(f"{sel} audio").first.get_attribute("src")
     while len(ms) + same < moves + 1:
         d0 = page.evaluate("() => (location.search.match(/[?&]d0=([^&]*)/) || [])[1]")
+        before = page.evaluate(SLIDER_VALUE)
         x = box["x"] + 8 + rng.random() * (box["width"] - 16)
         page.mouse.click(x, y)
+        page.wait_for_timeout(60)
+        if page.evaluate(SLIDER_VALUE) == before:  # the click fell on the value the slider had: no move
+            unmoved += 1
+            continue
         r = page.evaluate(WATCH, [sel, old, "d0", d0, 2500])
         print(f"  slider move: {r}", file=sys.stderr, flush=True)
         if r.get("timeout"):
@@ -182,7 +189,7 @@ def bench_sliders(page, url: str, moves: int, rng: random.Random) -> dict:
             parts.append(page.evaluate(SPLIT, r["ms"]))
             old = r["src"]
         page.wait_for_timeout(700)
-    return {**_summary(ms[1:], parts[1:]), "same_clip_moves": same}
+    return {**_summary(ms[1:], parts[1:]), "same_clip_moves": same, "clicks_that_moved_nothing": unmoved}
 
 
 def main(argv=None):
