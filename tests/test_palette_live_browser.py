@@ -52,6 +52,10 @@ def test_space_plays_the_main_player_and_its_playhead_follows_the_sound(page, ap
     assert moves(page, head), "the playhead stands still while the clip plays"
     page.keyboard.press("Space")
     page.wait_for_function(f"() => document.querySelector('{MAIN} audio').paused")
+    # the "pause" event (a task after `paused` turns true) places the playhead where the sound stopped
+    page.wait_for_function(f"""() => {{ const a = document.querySelector('{MAIN} audio');
+      const h = document.querySelector('{head}');
+      return Math.abs(parseFloat(h.style.left) - 100 * a.currentTime / a.duration) < 1.0; }}""")
     assert not moves(page, head), "the playhead moves after the clip stopped"
     t, d = page.locator(f"{MAIN} audio").evaluate("a => [a.currentTime, a.duration]")
     assert abs(playhead_at(page, head) - 100 * t / d) < 1.0  # where the sound stopped
