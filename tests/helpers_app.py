@@ -88,12 +88,15 @@ def chart_keys(at) -> list[str]:
 
 
 def svg_rolls(at) -> dict[str, str]:
-    """The piano rolls drawn as inline SVG (``play_ui(..., roll="svg")``), by their key."""
+    """The piano rolls drawn as SVG (``play_ui(..., roll="svg")``: an ``<img>`` with the SVG in a data URI), by
+    their key, as the SVG text."""
+    import base64
     import re
 
     out = {}
     for el in at.get("html"):
-        m = re.search(r'class="explorer-roll" data-key="([^"]*)"', el.proto.body)
+        m = re.search(r'class="explorer-roll-img" data-key="([^"]*)".*src="data:image/svg\+xml;base64,([^"]*)"',
+                      el.proto.body)
         if m:
-            out[m.group(1)] = el.proto.body
+            out[m.group(1)] = base64.b64decode(m.group(2)).decode()
     return out

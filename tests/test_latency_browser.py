@@ -35,6 +35,9 @@ POINT = """(k) => {
   return {x: box.left + L._size.l + L.xaxis.d2p(tr.x[k]), y: box.top + L._size.t + L.yaxis.d2p(tr.y[k]),
           px: tr.x[k], py: tr.y[k], row: +tr.customdata[k][0]};
 }"""
+# The roll a click or move redraws (an <img> of an SVG: inline <svg> would be dropped by st.html's sanitiser)
+ROLL_SHOWN = """(key) => { const i = document.querySelector(`img.explorer-roll-img[data-key="${key}"]`);
+  return !!i && i.complete && i.naturalWidth > 0 && i.getBoundingClientRect().height > 100; }"""
 RING = """() => { const g = document.querySelector('.st-key-map_chart svg.explorer-marks g[data-name="selected"]');
   return g && g.querySelector("circle") ? [JSON.parse(g.dataset.x), JSON.parse(g.dataset.y)] : null; }"""
 
@@ -51,6 +54,7 @@ def test_a_map_click_plays_the_point_without_sending_the_map_again(page, frames,
         page.mouse.click(p["x"], p["y"])
         page.locator("h3", has_text=f"#{p['row']}:").wait_for()  # the clicked point's details
         page.locator(".st-key-map_orig audio[src^='blob:']").wait_for(state="attached")
+        assert page.evaluate(ROLL_SHOWN, "map_orig_roll") and page.evaluate(ROLL_SHOWN, "map_recon_roll")
         page.wait_for_function(f"() => {{ const r = ({RING})(); return r && r[0].length === 1 && "
                                f"r[0][0] === {p['px']!r}; }}")  # the ring moved to it, drawn over the map in the browser
         assert page.evaluate(RING) == [[p["px"]], [p["py"]]]
@@ -95,4 +99,5 @@ def test_a_slider_move_reruns_only_the_controls_and_output(page, frames, app_url
     assert not any(b"Seed melody" in f for f in frames), "the move reran the seed's picker (the whole page)"
     assert int(page.locator(BUSY).get_attribute("data-shown")) >= 1  # the badge came up for the move
     page.locator(BUSY).wait_for(state="hidden")
+    page.wait_for_function(ROLL_SHOWN, arg="sl_out_roll")  # the output's roll is drawn, not only sent
     no_exception_shown(page)

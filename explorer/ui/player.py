@@ -50,6 +50,16 @@ def _svg_roll(tokens: bytes, chroma: bytes, n_steps: int, title: str | None, key
     return pianoroll_svg(mel, title=title, key=key)
 
 
+def svg_image(svg: str, key: str) -> str:
+    """An SVG as an ``<img>`` with the SVG in a data URI: ``st.html`` sanitises with DOMPurify's HTML
+    profile, which drops inline ``<svg>`` elements (the roll would not show)."""
+    import base64
+
+    data = base64.b64encode(svg.encode()).decode()
+    return (f'<img class="explorer-roll-img" data-key="{key}" alt="piano roll" style="width:100%" '
+            f'src="data:image/svg+xml;base64,{data}">')
+
+
 def melody_clips(melodies, program: int, qpm: float | None) -> tuple[list[bytes], list[list]]:
     """(FLAC clips, notes) of ``melodies``, each rendered alone: what a live player switches
     between. The renders are cached by content, so a repeated melody costs once. Audio must be on."""
@@ -64,8 +74,8 @@ def play_ui(melody: Melody, settings, *, key: str, name: str = "melody", roll: b
     """Draw the piano roll (a plotly chart; ``roll="svg"``: the same roll as an inline SVG, for a
     part that redraws it on every move; False: none), an audio player and the downloads."""
     if roll == "svg":
-        st.html(_svg_roll(np.asarray(melody.tokens, np.uint8).tobytes(), melody.chroma.tobytes(), melody.n_steps,
-                          title, f"{key}_roll"))
+        st.html(svg_image(_svg_roll(np.asarray(melody.tokens, np.uint8).tobytes(), melody.chroma.tobytes(),
+                                    melody.n_steps, title, f"{key}_roll"), f"{key}_roll"))
     elif roll:
         fig = _roll(np.asarray(melody.tokens, np.uint8).tobytes(), melody.chroma.tobytes(), melody.n_steps, title)
         st.plotly_chart(fig, key=f"{key}_roll", width="stretch")

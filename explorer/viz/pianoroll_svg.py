@@ -4,8 +4,9 @@ Why a second form: on a page that redraws a roll on every slider move or map cli
 chart costs the browser ≈ 150–200 ms (plotly's own code, then layout and paint of its SVG), most
 of what the user waits for (docs/benchmarks.md). The same picture as a static SVG (notes as
 rects, chord bands and names, bar lines, octave ticks) is drawn by the browser in a few
-milliseconds. Each note carries a ``<title>`` (its pitch and length: the browser's tooltip) and
-``data-pitch`` / ``data-on`` / ``data-off`` (steps), so a test or a script can read the roll back.
+milliseconds. Each note carries a ``<title>`` (its pitch and length: a tooltip where the SVG is inline) and
+``data-pitch`` / ``data-on`` / ``data-off`` (steps), so a test or a script can read the roll back. The app
+shows it as an ``<img>`` (``explorer.ui.player.svg_image``): ``st.html``'s sanitiser drops inline SVG.
 """
 from __future__ import annotations
 
