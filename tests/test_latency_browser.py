@@ -54,7 +54,8 @@ def test_a_map_click_plays_the_point_without_sending_the_map_again(page, frames,
         page.mouse.click(p["x"], p["y"])
         page.locator("h3", has_text=f"#{p['row']}:").wait_for()  # the clicked point's details
         page.locator(".st-key-map_orig audio[src^='blob:']").wait_for(state="attached")
-        assert page.evaluate(ROLL_SHOWN, "map_orig_roll") and page.evaluate(ROLL_SHOWN, "map_recon_roll")
+        for roll in ("map_orig_roll", "map_recon_roll"):  # both rolls drawn (the reconstruction comes later)
+            page.wait_for_function(ROLL_SHOWN, arg=roll)
         page.wait_for_function(f"() => {{ const r = ({RING})(); return r && r[0].length === 1 && "
                                f"r[0][0] === {p['px']!r}; }}")  # the ring moved to it, drawn over the map in the browser
         assert page.evaluate(RING) == [[p["px"]], [p["py"]]]
