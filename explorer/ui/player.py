@@ -41,13 +41,13 @@ def midi_notes(midi_bytes: bytes) -> list[list[float]]:
 
 @functools.lru_cache(maxsize=64)
 def _svg_roll(tokens: bytes, chroma: bytes, n_steps: int, title: str | None, key: str) -> str:
-    """:func:`_roll` as an inline SVG (:mod:`explorer.viz.pianoroll_svg`): what a page that redraws
+    """:func:`_roll` as an SVG image (:mod:`explorer.viz.pianoroll_svg`, :func:`svg_image`): what a page that redraws
     the roll on every move uses, as the browser draws it in milliseconds, not a plotly chart's ~170 ms."""
     from explorer.viz.pianoroll_svg import pianoroll_svg
 
     tok = np.frombuffer(tokens, dtype=np.uint8)
     mel = Melody(tok, np.frombuffer(chroma, dtype=np.uint8).reshape(n_steps, 12))
-    return pianoroll_svg(mel, title=title, key=key)
+    return svg_image(pianoroll_svg(mel, title=title, key=key), key)  # cached with the roll: a rerun re-encodes nothing
 
 
 def svg_image(svg: str, key: str) -> str:
@@ -74,8 +74,8 @@ def play_ui(melody: Melody, settings, *, key: str, name: str = "melody", roll: b
     """Draw the piano roll (a plotly chart; ``roll="svg"``: the same roll as an inline SVG, for a
     part that redraws it on every move; False: none), an audio player and the downloads."""
     if roll == "svg":
-        st.html(svg_image(_svg_roll(np.asarray(melody.tokens, np.uint8).tobytes(), melody.chroma.tobytes(),
-                                    melody.n_steps, title, f"{key}_roll"), f"{key}_roll"))
+        st.html(_svg_roll(np.asarray(melody.tokens, np.uint8).tobytes(), melody.chroma.tobytes(), melody.n_steps,
+                          title, f"{key}_roll"))
     elif roll:
         fig = _roll(np.asarray(melody.tokens, np.uint8).tobytes(), melody.chroma.tobytes(), melody.n_steps, title)
         st.plotly_chart(fig, key=f"{key}_roll", width="stretch")

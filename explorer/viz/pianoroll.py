@@ -87,16 +87,22 @@ def _chord_bands(shapes: list, notes: list, chroma, offset: int, gap: int, named
     ``gap`` steps or more after the last named one (step ``named`` of the figure; a melody whose
     chord changes every 16th would otherwise pile its names on top of each other). Returns the
     step of the last named band."""
+    for start, t, chord in chord_spans(chroma):
+        x0, x1 = (offset + start) / STEPS_PER_BAR, (offset + t) / STEPS_PER_BAR
+        shapes.append(dict(type="rect", xref="x", yref="paper", x0=x0, x1=x1, y0=0, y1=1,
+                           fillcolor="#ff7f0e", opacity=0.1, line_width=0, layer="below"))
+        if offset + start - named >= gap:
+            notes.append(dict(x=x0, y=0, xref="x", yref="paper", xanchor="left", yanchor="bottom",
+                              text=chord_name(chord), showarrow=False, font=dict(size=9)))
+            named = offset + start
+    return named
+
+
+def chord_spans(chroma):
+    """(start, end, chroma row) of each run of one chord in ``chroma`` (T, 12); silent runs left out."""
     start = 0
     for t in range(1, len(chroma) + 1):
         if t == len(chroma) or not np.array_equal(chroma[t], chroma[start]):
             if chroma[start].any():
-                x0, x1 = (offset + start) / STEPS_PER_BAR, (offset + t) / STEPS_PER_BAR
-                shapes.append(dict(type="rect", xref="x", yref="paper", x0=x0, x1=x1, y0=0, y1=1,
-                                   fillcolor="#ff7f0e", opacity=0.1, line_width=0, layer="below"))
-                if offset + start - named >= gap:
-                    notes.append(dict(x=x0, y=0, xref="x", yref="paper", xanchor="left", yanchor="bottom",
-                                      text=chord_name(chroma[start]), showarrow=False, font=dict(size=9)))
-                    named = offset + start
+                yield start, t, chroma[start]
             start = t
-    return named

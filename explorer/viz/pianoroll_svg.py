@@ -15,20 +15,10 @@ from html import escape
 import numpy as np
 
 from explorer.music.melody import STEPS_PER_BAR, STEPS_PER_QUARTER, Melody, tokens_to_notes
-from explorer.viz.pianoroll import chord_name, label_gap, pitch_name
+from explorer.viz.pianoroll import chord_name, chord_spans, label_gap, pitch_name
 
 NOTE_COLOUR, BAR_COLOUR, JOIN_COLOUR, CHORD_COLOUR = "#1f77b4", "#bbb", "#444", "#ff7f0e"
 WIDTH = 720  # the viewBox width; the SVG scales to its column's width
-
-
-def _chord_spans(chroma: np.ndarray):
-    """(start, end, chroma row) of the runs of one chord, silent runs left out."""
-    start = 0
-    for t in range(1, len(chroma) + 1):
-        if t == len(chroma) or not np.array_equal(chroma[t], chroma[start]):
-            if chroma[start].any():
-                yield start, t, chroma[start]
-            start = t
 
 
 def pianoroll_svg(melodies, *, labels=None, height: int = 300, show_chords: bool = True, title: str | None = None,
@@ -67,7 +57,7 @@ def pianoroll_svg(melodies, *, labels=None, height: int = 300, show_chords: bool
     for k, (m, lab) in enumerate(zip(melodies, labels)):
         chroma = None if m.chroma is None else np.asarray(m.chroma)
         if show_chords and chroma is not None and chroma.any():
-            for a, b, c in _chord_spans(chroma):
+            for a, b, c in chord_spans(chroma):
                 out.append(f'<rect x="{x(offset + a)}" y="{top}" width="{round(x(offset + b) - x(offset + a), 2)}" '
                            f'height="{h}" fill="{CHORD_COLOUR}" fill-opacity="0.1"/>')
                 if offset + a - named >= gap:  # names with room between them, as the plotly roll's
