@@ -3,12 +3,16 @@
 # pinned dependencies, and the system libraries it uses. Idempotent: a second
 # run checks and skips in a few seconds.
 #   bash scripts/setup.sh          # what the app needs
-#   bash scripts/setup.sh --test   # also pytest, Playwright and Chromium for the tests
+#   bash scripts/setup.sh --test   # also pytest, Playwright and Chromium for the tests, and the
+#                                  # [scale] extra (Ray, symusic) whose paths the tests cover
+#   bash scripts/setup.sh --scale  # the app and the [scale] extra (Ray, symusic), no test tools
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT="$(pwd)"
 WANT_TEST=0
-[[ "${1:-}" == "--test" ]] && WANT_TEST=1
+WANT_SCALE=0
+[[ "${1:-}" == "--test" ]] && WANT_TEST=1 && WANT_SCALE=1
+[[ "${1:-}" == "--scale" ]] && WANT_SCALE=1
 PY="${PYTHON:-python3}"
 VENV="${LATENT_EXPLORER_VENV:-$ROOT/.venv}"
 
@@ -60,7 +64,8 @@ if [[ ! -x "$VENV/bin/python" ]]; then
   "$PY" -m venv "$VENV"
 fi
 EXTRAS=""
-[[ $WANT_TEST == 1 ]] && EXTRAS="[test]"
+[[ $WANT_TEST == 1 ]] && EXTRAS="[test,scale]"
+[[ $WANT_TEST == 0 && $WANT_SCALE == 1 ]] && EXTRAS="[scale]"
 STAMP="$VENV/.latent-explorer-setup"
 WANT="$(cat pyproject.toml | sha256sum | cut -c1-16) $EXTRAS $ROOT"
 if [[ -f "$STAMP" ]] && grep -qxF "$WANT" "$STAMP" 2>/dev/null; then
@@ -73,7 +78,7 @@ else
   "$VENV/bin/python" -c "import explorer, torch, streamlit, music21, pretty_midi, partitura" \
     || { say "the Python install failed (see above)"; exit 1; }
   # keep the stamps of both variants so switching between app and test does not reinstall
-  { [[ -f "$STAMP" ]] && grep -v " $ROOT\$" "$STAMP" || true; echo "$WANT"; [[ -n "$EXTRAS" ]] && echo "${WANT/\[test\] / }"; } > "$STAMP.new" || true
+  { [[ -f "$STAMP" ]] && grep -v " $ROOT\$" "$STAMP" || true; echo "$WANT"; [[ -n "$EXTRAS" ]] && echo "${WANT/" $EXTRAS "/ }"; } > "$STAMP.new" || true
   mv "$STAMP.new" "$STAMP"
 fi
 say "ready"
