@@ -37,13 +37,29 @@ MIDI_SUFFIXES = (".mid", ".midi")  # compared lower-cased
 _MELODY_NAME = re.compile(r"melod|vocal|voice|lead|soprano|tune", re.I)
 
 
-def read_midi(source, *, max_bytes: int | None = None) -> pretty_midi.PrettyMIDI:
+#: The MIDI parsers :func:`read_midi` accepts; pretty_midi is the default (docs/midi-parsers.md).
+PARSERS = ("pretty_midi", "symusic")
+
+
+def check_parser(parser: str) -> str:
+    """``parser`` when it is one of :data:`PARSERS`, else ValueError naming it and the choices."""
+    if parser not in PARSERS:
+        raise ValueError(f"unknown MIDI parser {parser!r}; choose one of {', '.join(PARSERS)}")
+    return parser
+
+
+def read_midi(source, *, max_bytes: int | None = None, parser: str = "pretty_midi") -> pretty_midi.PrettyMIDI:
     """A PrettyMIDI from a path or bytes, or SkipTune saying why not.
 
     Reasons: ``"file too large"``, ``"empty file"``, ``"unreadable MIDI"``,
     ``"zero length"``, ``"no notes"``, ``"too many notes"``, ``"drum-only"``. ``max_bytes``
-    defaults to the ``midi_mb`` limit (read at call time).
+    defaults to the ``midi_mb`` limit (read at call time). ``parser`` is ``"pretty_midi"``
+    (default) or ``"symusic"`` (C++, faster; gives a PrettyMIDI-like object, see
+    :mod:`explorer.data.symusic_reader` and docs/midi-parsers.md).
     """
+    check_parser(parser)
+    if parser == "symusic":
+        raise NotImplementedError("the symusic parser is not wired yet")
     max_bytes = mb("midi_mb") if max_bytes is None else max_bytes
     if isinstance(source, (bytes, bytearray)):
         data = bytes(source)
@@ -290,9 +306,10 @@ def list_midi_files(path) -> list[Path]:
     return scan_midi_files(path)[0]
 
 
-def load_midi_item(item) -> list[Tune]:
-    """Worker for a folder of MIDI: ``item = (path, root, melody_track)``."""
+def load_midi_item(item, *, parser: str = "pretty_midi") -> list[Tune]:
+    """Worker for a folder of MIDI: ``item = (path, root, melody_track)``; ``parser`` as in
+    :func:`read_midi`."""
     path, root, melody_track = item
-    pm = read_midi(path)
+    pm = read_midi(path, parser=parser)
     rel = os.path.relpath(path, root) if root and os.path.isdir(root) else os.path.basename(path)
     return [tune_from_midi(pm, "midi", rel, melody_track=melody_track, title=Path(path).stem)]
