@@ -16,12 +16,22 @@ distribution with the same calls to the global generator (``torch.multinomial`` 
 probabilities, as ``torch.distributions.Categorical`` does), so a fixed seed gives the same
 tokens too, up to the same last-bit ties.
 
+Lower precision, opt-in (:func:`decode_precision`): ``with decode_precision("bf16"):`` makes
+the fast loops compute their per-step products (the hidden gates, the output layer, the upper
+cells) with bfloat16 weights and inputs and biases (oneDNN, on AMX where the CPU has it), the gates,
+state and log-softmax in float32 (a bfloat16 product is added into float32 input gates). It is not exact: greedy tokens follow
+fp32's on most but not all melodies (docs/decode-speed.md has the measured agreement). The
+default stays "fp32", the exact path; the reference loops (``reference=True``) ignore it.
+
 Shapes: B batch, T steps, H hidden, G gates (3H for a GRU, 4H for an LSTM), V table rows.
 """
 from __future__ import annotations
 
+import contextlib
 import functools
+import threading
 import warnings
+from collections import OrderedDict
 from typing import Callable, List, Optional, Tuple
 
 import torch
@@ -40,12 +50,13 @@ def pick(logp: Tensor, sample: bool, temperature: float) -> Tensor:
 
 
 def gru_gates(gi: Tensor, gh: Tensor, h: Tensor) -> Tensor:
-    """One GRU step from the input gates gi (B, 3H) and hidden gates gh (B, 3H), as ``gru_cell``."""
+    """One GRU step from the input gates gi (B, 3H) and hidden gates gh (B, 3H), as ``gru_cell``.
+    gi is fresh float32, updated in place as gru_cell does; gh may be bfloat16 (float32 out)."""
     ir, iz, in_ = gi.chunk(3, 1)
-    hr, hz, hn = gh.chunk(3, 1)  # gi and gh are fresh: updated in place, as gru_cell does
-    r = hr.add_(ir).sigmoid_()
-    z = hz.add_(iz).sigmoid_()
-    n = in_.add_(hn.mul_(r)).tanh_()
+    hr, hz, hn = gh.chunk(3, 1)
+    r = ir.add_(hr).sigmoid_()
+    z = iz.add_(hz).sigmoid_()
+    n = in_.add_(hn * r).tanh_()
     return (h - n).mul_(z).add_(n)  # (B, H)
 
 
@@ -54,6 +65,11 @@ def lstm_gates(gates: Tensor, c: Tensor) -> Tuple[Tensor, Tensor]:
     i, f, g, o = gates.chunk(4, 1)  # gates are fresh: updated in place, as lstm_cell does
     c = f.sigmoid_().mul(c).add_(i.sigmoid_().mul_(g.tanh_()))
     return o.sigmoid_().mul_(torch.tanh(c)), c
+
+
+def linear(x: Tensor, w: Tensor, b: Tensor) -> Tensor:
+    """x (B, I) @ w (G, I)ᵀ + b (G,) in w's dtype (x cast to it: bfloat16 under "bf16")."""
+    return torch.addmm(b, x.to(w.dtype), w.t())
 
 
 def _gru_loop(seq: Tensor, table: Tensor, w_hh: Tensor, b_hh: Tensor, h: Tensor, w_out: Tensor, b_out: Tensor,
@@ -72,15 +88,19 @@ def _gru_loop(seq: Tensor, table: Tensor, w_hh: Tensor, b_hh: Tensor, h: Tensor,
     logps: List[Tensor] = []
     picks: List[Tensor] = []
     for t in range(seq.size(1)):
-        gi = seq[:, t] + table[prev]  # (B, 3H)
+        gi = torch.index_select(table, 0, prev).add_(seq[:, t])  # (B, 3H); index_select: 6× a [prev]'s speed
         if last_table is not None:
-            gi = gi + last_table[last]
-        h = gru_gates(gi, torch.addmm(b_hh, h, w_hh.t()), h)  # (B, H)
+            gi = gi + torch.index_select(last_table, 0, last)
+        h = gru_gates(gi, linear(h, w_hh, b_hh), h)  # (B, H)
         y = h
         if cell2 is not None:
-            h2 = torch.gru_cell(h, h if t == 0 else h2, cell2[0], cell2[1], cell2[2], cell2[3])
+            h2 = h if t == 0 else h2
+            if cell2[0].dtype == h.dtype:
+                h2 = torch.gru_cell(h, h2, cell2[0], cell2[1], cell2[2], cell2[3])
+            else:
+                h2 = gru_gates(linear(h, cell2[0], cell2[2]).float(), linear(h2, cell2[1], cell2[3]), h2)
             y = h2
-        logp = torch.log_softmax(torch.addmm(b_out, y, w_out.t()), -1)  # (B, C)
+        logp = torch.log_softmax(linear(y, w_out, b_out), -1, torch.float32)  # (B, C)
         prev = pick(logp, sample, temperature)
         if last_table is not None:
             last = torch.where(prev < n_pitches, prev, last)
@@ -102,16 +122,20 @@ def _lstm_loop(seq: Tensor, table: Tensor, w_hh: Tensor, b_hh: Tensor, upper: Li
     logps: List[Tensor] = []
     picks: List[Tensor] = []
     for t in range(seq.size(1)):
-        gates = seq[:, t] + table[prev] + torch.addmm(b_hh, h[0], w_hh.t())  # (B, 4H)
+        gates = torch.index_select(table, 0, prev).add_(seq[:, t]).add_(linear(h[0], w_hh, b_hh))  # (B, 4H)
         y, c0 = lstm_gates(gates, c[0])
         h[0] = y
         c[0] = c0
         for k in range(1, n_layers):
             j = 4 * (k - 1)
-            y, ck = torch.lstm_cell(y, [h[k], c[k]], upper[j], upper[j + 1], upper[j + 2], upper[j + 3])
+            if upper[j].dtype == y.dtype:
+                y, ck = torch.lstm_cell(y, [h[k], c[k]], upper[j], upper[j + 1], upper[j + 2], upper[j + 3])
+            else:
+                y, ck = lstm_gates(linear(y, upper[j], upper[j + 2]).float().add_(linear(h[k], upper[j + 1],
+                                                                                          upper[j + 3])), c[k])
             h[k] = y
             c[k] = ck
-        logp = torch.log_softmax(torch.addmm(b_out, y, w_out.t()), -1)  # (B, C)
+        logp = torch.log_softmax(linear(y, w_out, b_out), -1, torch.float32)  # (B, C)
         prev = pick(logp, sample, temperature)
         logps.append(logp)
         picks.append(prev)
@@ -127,14 +151,67 @@ def scripted(fn):
         return torch.jit.script(fn)
 
 
-def gru_loop(*args) -> Tuple[Tensor, Tensor]:
-    """:func:`_gru_loop`, scripted."""
-    return scripted(_gru_loop)(*args)
+def gru_loop(seq, table, w_hh, b_hh, h, w_out, b_out, prev, sample, temperature, last_table, n_pitches,
+             cell2) -> Tuple[Tensor, Tensor]:
+    """:func:`_gru_loop`, scripted, its product weights in the :func:`decode_precision` in force."""
+    if cell2 is not None:
+        cell2 = [lowered(w) for w in cell2]
+    return scripted(_gru_loop)(seq, table, lowered(w_hh), lowered(b_hh), h, lowered(w_out), lowered(b_out), prev,
+                               sample, temperature, last_table, n_pitches, cell2)
 
 
-def lstm_loop(*args) -> Tuple[Tensor, Tensor]:
-    """:func:`_lstm_loop`, scripted."""
-    return scripted(_lstm_loop)(*args)
+def lstm_loop(seq, table, w_hh, b_hh, upper, h, c, w_out, b_out, prev, sample, temperature) -> Tuple[Tensor, Tensor]:
+    """:func:`_lstm_loop`, scripted, its product weights in the :func:`decode_precision` in force."""
+    return scripted(_lstm_loop)(seq, table, lowered(w_hh), lowered(b_hh), [lowered(w) for w in upper], h, c,
+                                lowered(w_out), lowered(b_out), prev, sample, temperature)
+
+
+# ---- opt-in lower precision ----------------------------------------------------------------
+PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16}
+_local = threading.local()
+_LOWERED: "OrderedDict[int, Tuple[Tensor, int, Tensor]]" = OrderedDict()  # id(w) → (w, its version, w lowered)
+_LOWERED_MAX = 64
+
+
+def check_precision(name: str) -> str:
+    """``name`` if it is a known decode precision, else a ValueError naming the accepted ones."""
+    if name not in PRECISIONS:
+        raise ValueError(f"decode precision must be one of {', '.join(PRECISIONS)}; got {name!r}")
+    return name
+
+
+def current_precision() -> str:
+    """The decode precision in force in this thread: "fp32" unless :func:`decode_precision` says otherwise."""
+    return getattr(_local, "precision", "fp32")
+
+
+@contextlib.contextmanager
+def decode_precision(name: str):
+    """Within the block, this thread's fast generation loops compute their per-step products in
+    ``name`` ("fp32": exact, the default; "bf16": bfloat16 weights and inputs, float32 biases,
+    gates and state — faster on CPUs with AVX-512 BF16 / AMX, not bit-identical)."""
+    old = current_precision()
+    _local.precision = check_precision(name)
+    try:
+        yield
+    finally:
+        _local.precision = old
+
+
+def lowered(w: Tensor) -> Tensor:
+    """Weight ``w`` in the precision in force: itself for fp32, else a copy in that dtype, kept
+    (holding ``w``, so its id is not reused) until ``w`` changes in place or drops out of the
+    last ``_LOWERED_MAX`` used."""
+    dtype = PRECISIONS[current_precision()]
+    if w.dtype == dtype:
+        return w
+    hit = _LOWERED.get(id(w))
+    if hit is None or hit[0] is not w or hit[1] != w._version or hit[2].dtype != dtype:
+        hit = _LOWERED[id(w)] = (w, w._version, w.detach().to(dtype))
+        while len(_LOWERED) > _LOWERED_MAX:
+            _LOWERED.popitem(last=False)
+    _LOWERED.move_to_end(id(w))
+    return hit[2]
 
 
 # ---- tables kept until a weight changes --------------------------------------------------
