@@ -52,22 +52,23 @@ def melodies(rng, n: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def latents(rng, tune: np.ndarray, attrs: dict, centres: np.ndarray) -> np.ndarray:
-    """(n, DIM) float32: the tune's mixture component plus noise; dims 0-3 follow the AR attributes."""
-    mu = centres[tune % COMPONENTS] + rng.normal(0, 1.0, (len(tune), DIM))
+    """(n, D) float32: the tune's mixture component plus noise; dims 0-3 follow the AR attributes."""
+    mu = centres[tune % COMPONENTS] + rng.normal(0, 1.0, (len(tune), centres.shape[1]))
     for j, name in enumerate(AR_ATTRIBUTES):
         v = attrs[name].astype(np.float64)
         mu[:, j] = 2.0 * (v - v.mean()) / (v.std() or 1.0) + 0.2 * rng.normal(size=len(v))
     return mu.astype(np.float32)
 
 
-def make_store(out, segments: int, *, shard_rows: int = 100_000, seed: int = 0, key: str = KEY,
-               progress=None) -> Path:
+def make_store(out, segments: int, *, shard_rows: int = 100_000, seed: int = 0, key: str | None = KEY,
+               dim: int = DIM, progress=None) -> Path:
     """Write the store at ``out`` (a new folder, or a store this script started: finished shards
-    are kept); returns its path."""
+    are kept) with latents (n, ``dim``) under ``key`` (None: no latents); returns its path."""
     out = S.create_store(out, bars=2, hop=2, source="synthetic", root="synthetic", parser="none",
                          planned=-(-segments // shard_rows))
-    done = set(S.read_manifest(out).get("latents", {}).get(key, {}).get("shards", []))
-    centres = np.random.default_rng(seed).normal(0, 2.5, (COMPONENTS, DIM))
+    man = S.read_manifest(out)
+    done = set(man.get("latents", {}).get(key, {}).get("shards", []) if key else (s["name"] for s in man["shards"]))
+    centres = np.random.default_rng(seed).normal(0, 2.5, (COMPONENTS, dim))
     for k, start in enumerate(range(0, segments, shard_rows)):
         name = f"part-{k:05d}"
         if name not in done:
@@ -84,8 +85,9 @@ def make_store(out, segments: int, *, shard_rows: int = 100_000, seed: int = 0, 
                     "tune_key": np.full(len(rows), "")}
             S.write_segment_shard(out, name, tokens, chroma, prov, attrs, inputs=[], tunes=len(np.unique(tune)),
                                   skipped={})
-            S.write_latent_shard(out, key, name, latents(rng, tune, attrs, centres),
-                                 {"checkpoint": key, "fingerprint": f"synthetic:seed{seed}"})
+            if key:
+                S.write_latent_shard(out, key, name, latents(rng, tune, attrs, centres),
+                                     {"checkpoint": key, "fingerprint": f"synthetic:seed{seed}"})
         if progress is not None:
             progress(min(start + shard_rows, segments), segments)
     man = S.read_manifest(out)

@@ -265,3 +265,21 @@ def filter_mask(n: int, *, titles: TextColumn | None = None, title: str = "", so
         v = attrs[name]
         keep &= (v >= lo - 1e-9) & (v <= hi + 1e-9)
     return keep
+
+
+def model_latent_keys(store, checkpoint: str, dims: int) -> list[str]:
+    """The latent keys of ``store`` (complete ones only) made with the checkpoint named
+    ``checkpoint`` (the key itself, or the ``checkpoint`` recorded beside it, by name or file stem)
+    and holding ``dims`` dimensions."""
+    out = []
+    for key in store.latent_keys():
+        info = store.latent_info(key)
+        ck = str(info.get("checkpoint", ""))
+        if checkpoint in (key, ck, Path(ck).stem) and int(info.get("dim", -1)) == dims:
+            out.append(key)
+    return out
+
+
+def encode_hint(store, checkpoint: str) -> str:
+    """The command that writes a store's latents under ``checkpoint``."""
+    return f"explorer encode {checkpoint} --data {store.path}"

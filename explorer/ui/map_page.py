@@ -45,17 +45,18 @@ def _memory() -> LRU:
     return LRU(16)
 
 
-def _computed(key, label: str, compute):
-    """The value under ``key`` in memory, else ``compute(progress)`` inside a status box
-    with a progress bar; ``compute`` returns (value, what was done, in words)."""
-    value = _memory().get(key)
+def computed(key, label: str, compute, memory: LRU | None = None):
+    """The value under ``key`` in ``memory`` (default: this page's), else ``compute(progress)`` inside a
+    status box with a progress bar; ``compute`` returns (value, what was done, in words)."""
+    memory = _memory() if memory is None else memory
+    value = memory.get(key)
     if value is None:
         with st.status(label, expanded=True) as status:
             bar = st.progress(0.0)
             t0 = time.perf_counter()
             value, how = compute(lambda done, total, unit: bar.progress(done / total, text=f"{done} / {total} {unit}"))
             status.update(label=f"{how} in {time.perf_counter() - t0:.1f} s", state="complete", expanded=False)
-        _memory().put(key, value)
+        memory.put(key, value)
     return value
 
 
@@ -72,7 +73,7 @@ def _latents(tm, ds, rows, key):
         return mu, (f"Encoded {len(rows)} segments" if encoded else
                     f"Read the latents of {len(rows)} segments from the disk cache")
 
-    return _computed(key, f"Encoding {len(rows)} segments…", compute)
+    return computed(key, f"Encoding {len(rows)} segments…", compute)
 
 
 def _projection(X, method, params, key):
@@ -82,7 +83,7 @@ def _projection(X, method, params, key):
         return proj, "Read the map from the disk cache" if proj.from_disk else f"Computed the {method} map"
 
     pkey = P.projection_key(method, P.method_params(method, params), key)
-    return _computed(pkey, f"Computing the {method} map of {len(X)} points…", compute)
+    return computed(pkey, f"Computing the {method} map of {len(X)} points…", compute)
 
 
 def _shipped(tm, ds, rows, lkey, group, method, params):
@@ -342,6 +343,10 @@ def _regularised_ui(tm, mu, coords, attrs, rows, keep, method):
 def map_page():
     st.title("Latent map")
     settings = sidebar_ui()
+    if settings.store is not None:  # a store: its map may hold a million points
+        from explorer.ui.bigmap_page import bigmap_page
+
+        return bigmap_page(settings)
     if settings.dataset is None:
         (st.error if settings.error and not settings.error.startswith(("Type", "Upload")) else st.info)(
             settings.error or "Choose data in the sidebar.")

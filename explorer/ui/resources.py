@@ -65,6 +65,39 @@ def folder_dataset(path: str, melody_track=None, bars: int = 2):
     return _folder_dataset(str(real), str(root), _folder_key(str(real), str(root)), melody_track, bars)
 
 
+@st.cache_resource(show_spinner=False, max_entries=4)
+def _store(real: str, manifest_mtime_ns: int):
+    from explorer.data.store import open_store
+
+    return open_store(real)
+
+
+def store_resource(path: str):
+    """The store (explorer.data.store.Store) at ``path``, which must lie in one of the allowed folders
+    (:func:`explorer.data.midi_files.folder_roots`); opened again when its manifest changes. Raises
+    StoreError (a ValueError) for a folder that is not a readable store, FolderNotAllowed (a
+    PermissionError) or FileNotFoundError as :func:`folder_dataset` does."""
+    from explorer.data.midi_files import confine
+    from explorer.data.store import MANIFEST, StoreError
+
+    real = confine(path)
+    try:
+        mtime = (real / MANIFEST).stat().st_mtime_ns
+    except OSError:
+        raise StoreError(f"{path} is not a store: it has no {MANIFEST} (make one with "
+                         "`explorer data build SOURCE --path DIR --out STORE`)") from None
+    return _store(str(real), mtime)
+
+
+@st.cache_resource(show_spinner="Reading a sample of the store…", max_entries=4,
+                   hash_funcs={"explorer.data.store.Store": lambda s: (str(s.path), len(s), str(s.manifest))})
+def store_sample(store, n: int) -> SegmentDataset:
+    """A fixed random sample of at most ``n`` segments of ``store`` (in store order) as a SegmentDataset."""
+    from explorer.latent.projection import subset_rows
+
+    return store.to_dataset(subset_rows(len(store), n))
+
+
 @st.cache_data(show_spinner=False, max_entries=16)
 def upload_dataset(data: bytes, name: str, melody_track=None, bars: int = 2):
     from explorer.data.upload import dataset_from_midi_bytes

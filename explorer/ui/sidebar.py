@@ -16,7 +16,9 @@ from explorer.data.dataset import SegmentDataset
 from explorer.data.tune import SkipTune
 
 DATA_CHOICES = {"default": "Embedded default (music21 corpus)", "folder": "A folder of MIDI files",
-                "upload": "Upload a MIDI file"}
+                "upload": "Upload a MIDI file", "store": "A store (folder from `explorer data build --out STORE`)"}
+#: Segments of a store the pages other than the Latent map get (a fixed random sample).
+STORE_SAMPLE = 10_000
 INSTRUMENTS = {p: pretty_midi.program_to_instrument_name(p) for p in (0, 4, 11, 24, 40, 56, 65, 71, 73, 80)}
 
 
@@ -34,6 +36,7 @@ class Settings:
     model: object | None = None  # a TrainedModel
     model_label: str = ""
     model_error: str | None = None
+    store: object | None = None  # an explorer.data.store.Store when the data is a store
 
 
 def _param(name, default, cast=str):
@@ -94,9 +97,10 @@ def init_state():
         kind = _param("data", "default")
         st.session_state.data_kind = kind if kind in DATA_CHOICES and kind != "upload" else "default"
         st.session_state.folder = _param("folder", "")
+        st.session_state.store_path = _param("store", "")
         st.session_state.program = _param("program", 0, int) if _param("program", 0, int) in INSTRUMENTS else 0
         st.session_state.qpm = min(max(_param("qpm", 0.0, float), 0.0), 240.0)
-    keep_across_pages("data_kind", "folder", "program", "qpm", "upload_track")
+    keep_across_pages("data_kind", "folder", "store_path", "program", "qpm", "upload_track")
 
 
 def _no_segment_message(folder: str, info: dict, bars: int = 2) -> str:
@@ -159,6 +163,8 @@ def sidebar_ui(with_model: bool = True) -> Settings:
                     settings.dataset = None
             else:
                 settings.error = "Type the path of a folder that holds MIDI files."
+        elif kind == "store":
+            _store_ui(sb, settings)
         else:
             from explorer.limits import limit
 
@@ -196,5 +202,38 @@ def sidebar_ui(with_model: bool = True) -> Settings:
         del st.query_params["qpm"]
     if kind == "folder" and st.session_state.get("folder"):
         st.query_params["folder"] = st.session_state.folder
+    if kind == "store" and st.session_state.get("store_path"):
+        st.query_params["store"] = st.session_state.store_path
     return settings
+
+
+def _store_ui(sb, settings: Settings):
+    """Open the store the user names (inside the folders the app may read): ``settings.store`` is it, and
+    ``settings.dataset`` a fixed random sample of at most :data:`STORE_SAMPLE` of its segments (the pages
+    other than the Latent map hold a dataset in memory). Raises StoreError (a ValueError) for a folder
+    that is not a readable store, FolderNotAllowed / FileNotFoundError for a path outside or missing."""
+    from explorer.data.midi_files import folder_roots
+
+    roots = folder_roots()
+    path = sb.text_input("Store folder", key="store_path",
+                         help="A folder written by `explorer data build … --out STORE` inside one of the folders "
+                              "this app may read: " + (", ".join(str(r) for r in roots) or "none")
+                              + "; a relative path is read inside them.")
+    if not path.strip():
+        settings.error = "Type the path of a store folder (written by `explorer data build … --out STORE`)."
+        return
+    from explorer.ui.resources import store_resource, store_sample
+
+    store = store_resource(path.strip())
+    if len(store) == 0:
+        settings.error = f"The store {store.path.name} holds no segments."
+        return
+    settings.store = store
+    settings.dataset = store_sample(store, STORE_SAMPLE)
+    settings.data_label = f"store {store.path.name}"
+    if len(store) > len(settings.dataset):
+        sb.caption(f"{len(store):,} segments. The Latent map shows them all; the other pages use a fixed random "
+                   f"sample of {len(settings.dataset):,}.")
+    else:
+        sb.caption(f"{len(store):,} segments.")
 
