@@ -100,3 +100,19 @@ def svg_rolls(at) -> dict[str, str]:
         if m:
             out[m.group(1)] = base64.b64decode(m.group(2)).decode()
     return out
+
+
+def markdown_tables(at) -> dict[str, dict[str, list[str]]]:
+    """The Markdown tables of the page (``explorer.ui.tables.markdown_table``) by the bold title in
+    front of each: title → column → cells (text, "–" for a missing value)."""
+    out = {}
+    for el in at.markdown:
+        text = el.value
+        if "\n|" not in text:
+            continue
+        title = text.split("**")[1] if text.startswith("**") else ""
+        lines = [ln for ln in text.splitlines() if ln.startswith("|")]
+        cells = [[c.strip().replace("\\|", "|") for c in ln.strip("|").split(" | ")] for ln in lines]
+        names, body = cells[0], cells[2:]
+        out[title] = {n: [row[i] for row in body] for i, n in enumerate(names)}
+    return out

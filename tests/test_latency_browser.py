@@ -98,6 +98,10 @@ def test_a_slider_move_reruns_only_the_controls_and_output(page, frames, app_url
     _wait_idle(page)
     assert frames
     assert not any(b"Seed melody" in f for f in frames), "the move reran the seed's picker (the whole page)"
+    assert not any(b"Controllability curve" in f for f in frames), "the move sent the curve again"
+    page.wait_for_function(  # the position line moved to the slider's value, drawn over the curve in the browser
+        "() => { const g = document.querySelector('.st-key-sl_curve svg.explorer-marks g[data-name=\"position\"]');"
+        " return g && JSON.parse(g.dataset.x)[0] === 3; }")
     assert int(page.locator(BUSY).get_attribute("data-shown")) >= 1  # the badge came up for the move
     page.locator(BUSY).wait_for(state="hidden")
     page.wait_for_function(ROLL_SHOWN, arg="sl_out_roll")  # the output's roll is drawn, not only sent

@@ -13,7 +13,7 @@ from explorer.music.attributes import AR_ATTRIBUTES, LABELS
 from explorer.ui.resources import default_dataset
 from explorer.viz.pianoroll_svg import roll_notes
 from clip_players import blob, clip, player_keys, players
-from helpers_app import ROOT, run_app, run_model_page, svg_rolls
+from helpers_app import ROOT, markdown_tables, run_app, run_model_page, svg_rolls
 
 PAGE = str(ROOT / "pages" / "attribute_sliders.py")
 
@@ -68,9 +68,11 @@ def test_arvae_sliders_start_at_the_seed_and_steer_the_output(models_dir):
     tm = TrainedModel.load(models_dir / "arvae-tiny.safetensors", device="cpu")
     _, mu, _ = tm.encode([default_dataset().melody(0)])
     assert [at.slider(key=f"sl_d{d}").value for d in range(4)] == pytest.approx(np.round(mu[0, :4], 2), abs=0.006)
-    readout, everything = at.dataframe
-    assert list(readout.value["attribute"]) == [LABELS[a] for a in AR_ATTRIBUTES]
-    assert len(everything.value) == 9 and {"seed", "output"} <= set(everything.value.columns)
+    tables = markdown_tables(at)
+    readout, everything = tables["Target and measured"], tables["All attributes, seed → output"]
+    assert readout["attribute"] == [LABELS[a] for a in AR_ATTRIBUTES]
+    assert len(everything["attribute"]) == 9 and {"seed", "output", "change"} <= set(everything)
+    assert not at.dataframe  # Markdown tables: no Arrow table and data grid on every move
     head, blobs = players(at)[0]
     assert head["name"].startswith("steered_") and blob(blobs, head["midi"])[:4] == b"MThd"  # the MIDI download
     assert len(at.get("plotly_chart")) == 2 and set(svg_rolls(at)) == {"sl_out_roll"}  # seed, curve; output (SVG)
@@ -91,7 +93,7 @@ def test_arvae_sliders_start_at_the_seed_and_steer_the_output(models_dir):
     if audio is not None:
         assert output_audio(at) != audio
     assert at.query_params["d0"] == "3" and at.query_params["d3"] == "3"
-    assert at.dataframe[0].value["slider z"].tolist() == [3.0] * 4
+    assert markdown_tables(at)["Target and measured"]["slider z"] == ["3"] * 4
 
 
 def test_the_url_restores_a_view_and_bad_values_are_named():

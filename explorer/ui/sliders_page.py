@@ -11,7 +11,6 @@ controllability curve are cached.
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 import streamlit as st
 
 from explorer.latent.attribute_vectors import MIN_SEGMENTS, attribute_vectors, training_rows
@@ -23,6 +22,7 @@ from explorer.paths import content_key
 from explorer.ui.keys import data_key, model_key
 from explorer.ui.melody_source import melody_source_ui
 from explorer.ui.player import play_ui
+from explorer.ui.tables import markdown_table
 from explorer.ui.url import write_query
 from explorer.ui.sidebar import sidebar_ui
 from explorer.viz.control import POSITION, controllability_figure, position_trace
@@ -76,6 +76,12 @@ def _sweep(model: str, tokens: np.ndarray, chroma: np.ndarray, control: str, val
            vector: np.ndarray | None, _tm, _mu):
     dim = int(control[1:]) if control.startswith("d") else None
     return sweep_attributes(_tm, _mu, chroma, values, dim=dim, vector=vector)
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _attributes_of(tokens: bytes) -> dict[str, float]:
+    """Every attribute of one melody's tokens (T,) given as bytes (the seed's, the same each move)."""
+    return {k: float(v) for k, v in compute(np.frombuffer(tokens, np.uint8)).items()}
 
 
 def live_clips(tm, mu, chroma, qpm: float, dim: int, others: dict, vecs, amounts: dict, program: int,
@@ -270,8 +276,9 @@ def _controls_ui(tm, reg: dict, mu, data_ok: bool, n_rows: int):
 
 
 def _readout_ui(reg: dict, dims: dict, mu, z, seed_attrs: dict, out_attrs: dict):
+    # Markdown tables, not st.dataframe: a slider move redraws both, and a data grid costs the
+    # server an Arrow table and the browser a canvas grid each time (docs/benchmarks.md).
     if reg:
-        st.markdown("**Target and measured** (a higher z should give a higher value)")
         table = {
             "attribute": [LABELS[a] for a in reg],
             "slider z": [round(dims[d], 2) for d in reg.values()],
@@ -282,39 +289,68 @@ def _readout_ui(reg: dict, dims: dict, mu, z, seed_attrs: dict, out_attrs: dict)
         }
         if np.allclose([z[d] for d in reg.values()], [dims[d] for d in reg.values()]):
             del table["z with vectors"]  # no vector moved these dims
-        st.dataframe(pd.DataFrame(table), hide_index=True, key="sl_readout")
-    st.markdown("**All attributes, seed → output**")
-    st.dataframe(pd.DataFrame({
+        st.markdown("**Target and measured** (a higher z should give a higher value)\n\n" + markdown_table(table))
+    st.markdown("**All attributes, seed → output**\n\n" + markdown_table({
         "attribute": [LABELS[n] for n in ATTRIBUTES],
         "seed": [_fmt(seed_attrs[n]) for n in ATTRIBUTES],
         "output": [_fmt(out_attrs[n]) for n in ATTRIBUTES],
         "change": [_fmt(out_attrs[n] - seed_attrs[n]) for n in ATTRIBUTES],
-    }), hide_index=True, key="sl_all")
+    }))
 
 
-def _sweep_ui(tm, ds, seed, mu, reg: dict, dims: dict, amounts: dict, data_ok: bool):
-    st.subheader("Controllability curve")
+def _sweep_options(reg: dict, data_ok: bool) -> list[str]:
+    """The sweeps on offer ("d<dim>", "v_<attribute>"); the chosen one is kept valid in session state."""
     options = [f"d{d}" for d in reg.values()] + ([f"v_{n}" for n in ATTRIBUTES] if data_ok else [])
-    by_dim = {d: a for a, d in reg.items()}
     if st.session_state.get("sl_sweep") not in options:
         st.session_state.sl_sweep = options[0]
-    control = st.selectbox("Sweep", options, key="sl_sweep", format_func=lambda o: (
-        f"z[{o[1:]}] · {LABELS[by_dim[int(o[1:])]]}" if o.startswith("d") else f"vector · {LABELS[o[2:]]}"))
+    return options
+
+
+def _sweep_plan(tm, ds, reg: dict, control: str, dims: dict, amounts: dict):
+    """(values, vector, main attribute, where the control stands or None, x label) of the sweep
+    ``control``, or None when its attribute vectors cannot be had."""
     if control.startswith("d"):
         d = int(control[1:])
-        values, vector, main, current = np.linspace(*DIM_RANGE, SWEEP_POINTS), None, by_dim[d], dims[d]
-        xlabel = f"z[{d}]"
-    else:
-        vecs = vectors_ui(tm, ds)
-        if vecs is None:
-            return
-        main = control[2:]
-        values, vector, current = np.linspace(*AMOUNT_RANGE, SWEEP_POINTS), vecs[main], amounts.get(main)
-        xlabel = f"amount of the {LABELS[main].split(' (')[0]} vector"
+        by_dim = {dd: a for a, dd in reg.items()}
+        return np.linspace(*DIM_RANGE, SWEEP_POINTS), None, by_dim[d], dims.get(d), f"z[{d}]"
+    vecs = vectors_ui(tm, ds)
+    if vecs is None:
+        return None
+    main = control[2:]
+    return (np.linspace(*AMOUNT_RANGE, SWEEP_POINTS), vecs[main], main, amounts.get(main),
+            f"amount of the {LABELS[main].split(' (')[0]} vector")
+
+
+def _sweep_position(tm, ds, seed, mu, reg: dict, dims: dict, amounts: dict):
+    """The position line of the chosen sweep at the controls' values (a plotly trace), or None."""
+    plan = _sweep_plan(tm, ds, reg, st.session_state.sl_sweep, dims, amounts)
+    if plan is None or plan[3] is None:
+        return None
+    values, vector, _, current, _ = plan
+    _, attrs = _sweep(model_key(tm), seed.tokens, seed.chroma, st.session_state.sl_sweep, tuple(values.tolist()),
+                      vector, tm, mu)
+    return position_trace(current, standardise(attrs, ds.attributes() if ds is not None else None))
+
+
+@st.fragment(key="sl_curve_part")
+def _curve_part(tm, ds, seed, mu, reg: dict, data_ok: bool):
+    """The controllability curve: its own fragment, so a slider move (which leaves the curve as it
+    is) does not send it again; a move draws only the position line over it (``_steer_part``)."""
+    from explorer.ui.map_marks import chart_marks
+
+    st.subheader("Controllability curve")
+    by_dim = {d: a for a, d in reg.items()}
+    control = st.selectbox("Sweep", _sweep_options(reg, data_ok), key="sl_sweep", format_func=lambda o: (
+        f"z[{o[1:]}] · {LABELS[by_dim[int(o[1:])]]}" if o.startswith("d") else f"vector · {LABELS[o[2:]]}"))
+    ss = st.session_state
+    dims = {d: ss[f"sl_d{d}"] for d in reg.values()}
+    amounts = {n: ss.get(f"sl_v_{n}", 0.0) for n in ss.get("sl_vectors", [])}
+    plan = _sweep_plan(tm, ds, reg, control, dims, amounts)
+    if plan is None:
+        return
+    values, vector, main, current, xlabel = plan
     _, attrs = _sweep(model_key(tm), seed.tokens, seed.chroma, control, tuple(values.tolist()), vector, tm, mu)
     ref = ds.attributes() if ds is not None else None
-    # Where the control stands is not part of the figure: a slider move then sends the same figure
-    # (the browser leaves the chart alone) and the caller draws the line over it (the returned trace).
     st.plotly_chart(controllability_figure(values, attrs, main, reference=ref, xlabel=xlabel),
                     key="sl_curve", width="stretch")
     rho = _rho(values, attrs[main])
@@ -322,7 +358,11 @@ def _sweep_ui(tm, ds, seed, mu, reg: dict, dims: dict, amounts: dict, data_ok: b
                f"each output measured. {LABELS[main]}: " +
                ("does not change over the sweep." if rho is None else
                 f"Spearman ρ = {rho:+.2f} (+1: rises at every step)."))
-    return None if current is None else position_trace(current, standardise(attrs, ref))
+    position = None if current is None else position_trace(current, standardise(attrs, ref))
+    chart_marks(key="sl_curve_marks", chart="sl_curve", traces={POSITION: position} if position else None)
+    if ss.get("sl_sweep_saved") != control:  # a new sweep: into the URL (a slider move writes the rest)
+        ss.sl_sweep_saved = control
+        save_state(list(reg.values()), list(ss.get("sl_vectors", [])))
 
 
 def sliders_page():
@@ -359,13 +399,15 @@ def sliders_page():
         return
     sig = content_key(model_key(tm), seed.tokens.tobytes())
     init_state(list(reg.values()), mu, sig)
+    _sweep_options(reg, data_ok)
     _steer_part(settings, tm, ds, seed, mu, reg, data_ok, n_rows)
+    _curve_part(tm, ds, seed, mu, reg, data_ok)
 
 
 @st.fragment(key="sl_steer_part")
 def _steer_part(settings, tm, ds, seed, mu, reg: dict, data_ok: bool, n_rows: int):
-    """Everything a slider changes: the controls, the output, its readout and the curve. A slider
-    move reruns only this (not the sidebar and the seed's source)."""
+    """Everything a slider changes: the controls, the output, its readout and the curve's position
+    line. A slider move reruns only this (not the sidebar, the seed's source and the curve)."""
     from explorer.ui.map_marks import chart_marks
 
     left, right = st.columns([2, 3], gap="large")
@@ -376,7 +418,7 @@ def _steer_part(settings, tm, ds, seed, mu, reg: dict, data_ok: bool, n_rows: in
         return
     z = steer(mu, dims, vecs, {n: a for n, a in amounts.items() if a})  # (D,)
     out = decode_one(tm, z, seed.chroma, qpm=seed.qpm)
-    seed_attrs = {k: float(v) for k, v in compute(seed.tokens).items()}
+    seed_attrs = _attributes_of(seed.tokens.tobytes())
     out_attrs = {k: float(v) for k, v in compute(out.tokens).items()}
     with right:
         st.subheader("Output")
@@ -395,7 +437,7 @@ def _steer_part(settings, tm, ds, seed, mu, reg: dict, data_ok: bool, n_rows: in
         _readout_ui(reg, dims, mu, z, seed_attrs, out_attrs)
         with st.expander("The seed"):
             play_ui(seed, settings, key="sl_seed", name="seed")
-    position = _sweep_ui(tm, ds, seed, mu, reg, dims, amounts, data_ok)
+    position = _sweep_position(tm, ds, seed, mu, reg, dims, amounts)
     save_state(list(reg.values()), names)
     chart_marks(key="sl_busy", watch=tuple(f"sl_d{d}" for d in reg.values()) + tuple(f"sl_v_{n}" for n in names),
                 label="Decoding…", chart="sl_curve", traces={POSITION: position} if position else None)
