@@ -125,22 +125,31 @@ def latent_id(store, key: str) -> str:
     return json.dumps([key, info.get("fingerprint", ""), info.get("shards", []), len(store)], sort_keys=True)
 
 
-def cached_projection(store, key: str, method: str = "PCA", params: dict | None = None, *,
-                      columns: slice | None = None, sample: int = SAMPLE_FIT, chunk: int = CHUNK,
-                      progress: Progress | None = None) -> tuple[np.ndarray, bool]:
-    """(coords (N, 2) float32, read from disk?) of the store's latents ``key`` (columns
-    ``columns`` of them, e.g. one latent group; all by default): read from
-    ``STORE/maps/<key>/<id>.npy`` when there, else computed with :func:`sample_projection` and
-    written there (atomically; to the cache folder when the store is read-only)."""
+def projection_file(store, key: str, method: str = "PCA", params: dict | None = None, *,
+                    columns: slice | None = None, sample: int = SAMPLE_FIT) -> Path:
+    """Where :func:`cached_projection` keeps this map (the file may not exist yet)."""
     cols = columns or slice(None)
     ident = projection_id(latent_id(store, key) + f"|{cols.start}:{cols.stop}", method, params or {},
                           len(store), sample)
-    path = _maps_dir(store.path, key) / f"{ident}.npy"
+    return _maps_dir(store.path, key) / f"{ident}.npy"
+
+
+def cached_projection(store, key: str, method: str = "PCA", params: dict | None = None, *,
+                      columns: slice | None = None, sample: int = SAMPLE_FIT, chunk: int = CHUNK,
+                      latents: np.ndarray | None = None, progress: Progress | None = None) -> tuple[np.ndarray, bool]:
+    """(coords (N, 2) float32, read from disk?) of the store's latents ``key`` (columns
+    ``columns`` of them, e.g. one latent group; all by default; ``latents`` (N, D): those latents
+    when the caller has read them already): read from
+    ``STORE/maps/<key>/<id>.npy`` when there, else computed with :func:`sample_projection` and
+    written there (atomically; to the cache folder when the store is read-only)."""
+    cols = columns or slice(None)
+    path = projection_file(store, key, method, params, columns=columns, sample=sample)
     if path.is_file():
         coords = np.load(path, mmap_mode=None)
         if coords.shape == (len(store), 2):
             return coords, True
-    coords = sample_projection(store.latents(key)[:, cols], method, params, sample=sample, chunk=chunk,
+    X = store.latents(key) if latents is None else latents
+    coords = sample_projection(X[:, cols], method, params, sample=sample, chunk=chunk,
                                progress=progress)
     fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
     with os.fdopen(fd, "wb") as f:

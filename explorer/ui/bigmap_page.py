@@ -66,14 +66,17 @@ def _latents(store, key: str) -> np.ndarray:
 
 
 def _coords(store, key: str, method: str, group: str, cols: slice) -> np.ndarray:
+    mem_key = ("coords", B.latent_id(store, key), method, group)
+    cached = mem_key in _memory() or B.projection_file(store, key, method, columns=cols).is_file()
+    latents = None if cached else _latents(store, key)  # read outside the map's status box (no nesting)
+
     def compute(progress):
-        coords, from_disk = B.cached_projection(store, key, method, columns=cols,
+        coords, from_disk = B.cached_projection(store, key, method, columns=cols, latents=latents,
                                                 progress=lambda d, n: progress(d, n, "points placed"))
         return coords, ("Read the map from the store folder" if from_disk else
                         f"Fitted {method} on {min(len(store), B.SAMPLE_FIT):,} points and placed all {len(store):,}")
 
-    return computed(("coords", B.latent_id(store, key), method, group),
-                    f"Making the {method} map of {len(store):,} points…", compute, _memory())
+    return computed(mem_key, f"Making the {method} map of {len(store):,} points…", compute, _memory())
 
 
 def _columns(store) -> dict:
@@ -242,8 +245,7 @@ def bigmap_page(settings):
                f"`{key}`. Drag a box to zoom in; points are drawn, and can be clicked, once a view holds at most "
                f"{point_threshold():,}; a click on the density takes the nearest point.")
     gcols = P.group_columns(tm.layout, group)
-    X = _latents(store, key)[:, gcols]
-    coords = _coords(store, key, method, group, gcols)
+    coords = _coords(store, key, method, group, gcols)  # a cached map is drawn before the latents are read
     keep = _filters_ui(cols)
     _resolve_pointer(_point_index(store, key, method, group, coords), keep)
     full = V.full_view(coords)
@@ -261,6 +263,7 @@ def bigmap_page(settings):
                     "segment number below it to hear it, its reconstruction and its nearest neighbours.")
         else:
             with st.spinner(f"Playing #{sel}…"):
+                X = _latents(store, key)[:, gcols]
                 neighbours = _selection_ui(settings, tm, store, X, _neighbour_index(store, key, group, X), sel)
     with left:
         _draw(coords, view, full, keep, cols, colour, sel, neighbours)
