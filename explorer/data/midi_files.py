@@ -58,8 +58,6 @@ def read_midi(source, *, max_bytes: int | None = None, parser: str = "pretty_mid
     :mod:`explorer.data.symusic_reader` and docs/midi-parsers.md).
     """
     check_parser(parser)
-    if parser == "symusic":
-        raise NotImplementedError("the symusic parser is not wired yet")
     max_bytes = mb("midi_mb") if max_bytes is None else max_bytes
     if isinstance(source, (bytes, bytearray)):
         data = bytes(source)
@@ -74,9 +72,7 @@ def read_midi(source, *, max_bytes: int | None = None, parser: str = "pretty_mid
     if not data:
         raise SkipTune("empty file", "0 bytes")
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            pm = pretty_midi.PrettyMIDI(io.BytesIO(data))
+        pm = _parse(data, parser)
     except Exception as exc:  # mido and pretty_midi raise many kinds
         why = str(exc).strip() or {"EOFError": "the file ends early"}.get(type(exc).__name__, "")
         raise SkipTune("unreadable MIDI", f"{type(exc).__name__}: {why}"[:200] if why else type(exc).__name__) from None
@@ -90,6 +86,16 @@ def read_midi(source, *, max_bytes: int | None = None, parser: str = "pretty_mid
     if pm.get_end_time() <= 0:
         raise SkipTune("zero length")
     return pm
+
+
+def _parse(data: bytes, parser: str) -> pretty_midi.PrettyMIDI:
+    if parser == "symusic":
+        from explorer.data.symusic_reader import read_with_symusic
+
+        return read_with_symusic(data)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return pretty_midi.PrettyMIDI(io.BytesIO(data))
 
 
 def _size_detail(size: int, max_bytes: int) -> str:
@@ -161,21 +167,41 @@ def midi_bars(pm: pretty_midi.PrettyMIDI, max_bars: int | None = None) -> list[B
     return bars
 
 
+def times_to_ticks(pm: pretty_midi.PrettyMIDI, times) -> np.ndarray:
+    """``pm.time_to_tick`` of each of ``times`` (seconds), at once: the same ticks (int64).
+
+    pretty_midi takes the nearest tick of its tick-to-time table (the earlier one on a tie), and
+    past the table's end extends it with the last tempo, rounding half to even.
+    """
+    table = np.asarray(pm._PrettyMIDI__tick_to_time, dtype=float)
+    t = np.asarray(times, dtype=float)
+    n = len(table)
+    tick = np.searchsorted(table, t, side="left")
+    inside = tick < n
+    ti, tv = tick[inside], t[inside]
+    closer_before = (ti > 0) & (np.abs(tv - table[np.maximum(ti - 1, 0)]) < np.abs(tv - table[ti]))
+    out = np.empty(len(t), dtype=np.int64)
+    out[inside] = np.where(closer_before, ti - 1, ti)
+    if not inside.all():
+        scale = pm._tick_scales[-1][1]
+        out[~inside] = np.rint((n - 1) + (t[~inside] - table[n - 1]) / scale)
+    return out
+
+
+def _quarters(pm: pretty_midi.PrettyMIDI, notes) -> list[tuple[int, float, float]]:
+    """(pitch, start, end) in quarters, through pretty_midi's time-to-tick."""
+    if not notes:
+        return []
+    q = times_to_ticks(pm, [t for n in notes for t in (n.start, n.end)]) / pm.resolution
+    return [(n.pitch, float(a), float(b)) for n, a, b in zip(notes, q[0::2], q[1::2])]
+
+
 def tune_from_midi(pm: pretty_midi.PrettyMIDI, source: str, tune_id: str, *, melody_track=None, title: str = "") -> Tune:
     """Quantise a MIDI file (see the module doc for the choices made)."""
     mi, why = choose_melody_track(pm, melody_track)
-    res = pm.resolution
-
-    def q(t):
-        return pm.time_to_tick(t) / res
-
-    mel = [(n.pitch, q(n.start), q(n.end)) for n in pm.instruments[mi].notes]
-    chords = [
-        (n.pitch, q(n.start), q(n.end))
-        for i, inst in enumerate(pm.instruments)
-        if i != mi and not inst.is_drum
-        for n in inst.notes
-    ]
+    mel = _quarters(pm, pm.instruments[mi].notes)
+    chords = _quarters(pm, [n for i, inst in enumerate(pm.instruments) if i != mi and not inst.is_drum
+                            for n in inst.notes])
     tempi = pm.get_tempo_changes()[1]
     qpm = float(tempi[0]) if len(tempi) else 120.0
     cap = int(limit("bars"))
