@@ -240,6 +240,60 @@ def bench_decode_speed() -> dict:
     return {"models": rows()}
 
 
+def bench_midi_parse(n_real: int = 100, n_synthetic: int = 300) -> dict:
+    """MIDI files/s of each parser (pretty_midi, symusic) on the same files, in one process, best of
+    2 passes: parse only (``read_midi``) and parse + melody extraction (``load_midi_item``). Real
+    files: the first POP909 songs and Nottingham tunes of the data folder (when it is there);
+    synthetic: 8-bar random melodies over triads, written by pretty_midi in a temporary folder."""
+    import tempfile
+    from pathlib import Path
+
+    import pretty_midi
+
+    from explorer.data.midi_files import PARSERS, load_midi_item, read_midi
+    from explorer.data.performance_io import default_data_root
+    from explorer.data.tune import SkipTune
+
+    def rate(fn, files):
+        best = float("inf")
+        for _ in range(2):
+            t0 = time.perf_counter()
+            for f in files:
+                try:
+                    fn(f)
+                except SkipTune:
+                    pass
+            best = min(best, time.perf_counter() - t0)
+        return round(len(files) / best, 1)
+
+    root = default_data_root()
+    sets = {"real": sorted(root.glob("pop909/POP909/*/[0-9][0-9][0-9].mid"))[:n_real // 2]
+            + sorted(root.glob("nottingham/MIDI/*.mid"))[:n_real - n_real // 2]}
+    rng = np.random.default_rng(0)
+    out = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        sets["synthetic"] = []
+        for k in range(n_synthetic):
+            spq = 60.0 / float(rng.integers(80, 160))
+            pm = pretty_midi.PrettyMIDI(initial_tempo=60.0 / spq)
+            mel = pretty_midi.Instrument(0, name="Melody")
+            mel.notes = [pretty_midi.Note(90, int(p), i * spq / 2, (i + 1) * spq / 2)
+                         for i, p in enumerate(rng.integers(60, 80, 64))]
+            chords = pretty_midi.Instrument(0, name="Chords")
+            chords.notes = [pretty_midi.Note(70, int(r) + d, b * 4 * spq, (b + 1) * 4 * spq)
+                            for b, r in enumerate(rng.integers(45, 57, 8)) for d in (0, 4, 7)]
+            pm.instruments += [mel, chords]
+            pm.write(str(Path(tmp) / f"{k}.mid"))
+            sets["synthetic"].append(Path(tmp) / f"{k}.mid")
+        for label, files in sets.items():
+            if files:
+                out[label] = {"files": len(files)} | {
+                    f"{p}_{what}_files_per_s": rate(fn, files) for p in PARSERS for what, fn in (
+                        ("parse", lambda f, p=p: read_midi(f, parser=p)),
+                        ("tune", lambda f, p=p: load_midi_item((str(f), None, None), parser=p)))}
+    return out
+
+
 BENCHMARKS = {
     "attributes": bench_attributes,
     "render": bench_render,
@@ -252,6 +306,7 @@ BENCHMARKS = {
     "tsne": bench_tsne,
     "map-open": bench_map_open,
     "decode-speed": bench_decode_speed,
+    "midi-parse": bench_midi_parse,
 }
 
 
