@@ -14,17 +14,23 @@ DEBUG_ENV = "LATENT_EXPLORER_DEBUG"
 def _cmd_data_build(args) -> int:
     from explorer.data.build import build_dataset
 
+    if not str(args.out).endswith(".npz"):
+        return _cmd_data_build_store(args)
+    if args.engine != "local" or args.address:
+        print("error: --engine ray writes a store: give --out a folder, not a .npz file", file=sys.stderr)
+        return 2
     try:
         ds, report = build_dataset(
             args.source,
             args.path,
             bars=args.bars,
             hop=args.hop,
-            workers=args.workers,
+            workers=1 if args.workers is None else args.workers,
             limit=args.limit,
             melody_track=args.melody_track,
             expand_repeats=args.expand_repeats,
             progress=not args.quiet,
+            parser=args.parser,
         )
     except (ValueError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -50,6 +56,59 @@ def _cmd_data_build(args) -> int:
               f"from {report.tunes} tunes in {report.seconds:.1f} s")
         for reason, n in summary["skipped"].items():
             print(f"  skipped {n:6d} × {reason}")
+    return 0
+
+
+def _cmd_data_build_store(args) -> int:
+    from explorer.data.store_build import build_store
+
+    summary = _engine_job(args, lambda: build_store(
+        args.source, args.path, args.out, bars=args.bars, hop=args.hop, engine=args.engine, workers=_workers(args),
+        address=args.address, shard_files=args.shard_files, parser=args.parser, melody_track=args.melody_track,
+        expand_repeats=args.expand_repeats, limit=args.limit, progress=not args.quiet))
+    if summary is None:
+        return 2
+    if not args.json:
+        c = summary["segments"]
+        print(f"wrote {args.out}: {sum(c.values())} segments (train {c['train']}, valid {c['valid']}, test {c['test']}) "
+              f"from {summary['files']} files in {summary['shards']} shards ({summary['shards_built_now']} built now) "
+              f"in {summary['seconds']:.1f} s")
+        for reason, n in summary["skipped"].items():
+            print(f"  skipped {n:6d} × {reason}")
+    return 0
+
+
+def _engine_job(args, job):
+    """Run a store job; its summary (printed as JSON with --json), or None after printing the
+    one-line error of a bad value, a missing file, or Ray missing or unreachable."""
+    from explorer.data.engine import EngineError
+
+    try:
+        summary = job()
+    except (ValueError, FileNotFoundError, EngineError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return None
+    if args.json:
+        print(json.dumps(summary, indent=1))
+    return summary
+
+
+def _workers(args) -> int:
+    """--workers as given; by default 1 process here, or every CPU of the Ray (local or cluster)."""
+    return args.workers if args.workers is not None else (0 if args.engine == "ray" else 1)
+
+
+def _cmd_encode(args) -> int:
+    from explorer.latent.store_encode import encode_store
+
+    summary = _engine_job(args, lambda: encode_store(
+        args.checkpoint, args.data, engine=args.engine, workers=_workers(args), address=args.address,
+        batch=args.batch, device=args.device, key=args.key, threads=args.threads, progress=not args.quiet))
+    if summary is None:
+        return 2
+    if not args.json:
+        print(f"wrote latents {summary['key']!r} of {summary['segments']} segments in {args.data} "
+              f"({summary['segments_encoded_now']} encoded now, {summary['dim']} dims) in {summary['seconds']:.1f} s")
     return 0
 
 
@@ -296,23 +355,36 @@ class _TrainHelp(argparse.HelpFormatter):
         return super().format_help()
 
 
+def _engine_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--engine", choices=("local", "ray"), default="local",
+                   help="local processes, or Ray (needs pip install 'latent-explorer[scale]')")
+    p.add_argument("--address", default=None, metavar="HOST:PORT",
+                   help="ray: the head of a running Ray cluster (`ray start --head`); default: a local Ray")
+
+
 def make_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="explorer", description="Latent Explorer: symbolic-music VAE latent spaces")
     sub = p.add_subparsers(dest="command", required=True)
 
     data = sub.add_parser("data", help="build and inspect segment datasets")
     dsub = data.add_subparsers(dest="data_command", required=True)
-    b = dsub.add_parser("build", help="read a source and write a segment dataset (.npz)")
+    b = dsub.add_parser("build", help="read a source and write a segment dataset (.npz) or a sharded store (a folder)")
     b.add_argument("source", help="nottingham | pop909 | midi | music21:<collection> (e.g. music21:bach)")
     b.add_argument("--path", help="the data folder (nottingham, pop909, midi) or a MIDI file (midi)")
     b.add_argument("--bars", type=int, default=2, help="bars per segment (default 2)")
     b.add_argument("--hop", type=int, default=None, help="bars between segment starts (default: --bars)")
-    b.add_argument("--workers", type=int, default=1, help="processes reading files (0 = all cores)")
+    b.add_argument("--workers", type=int, default=None, help="processes or Ray workers reading files (0 = all "
+                   "cores, or all CPUs of the Ray cluster; default 1 on the local engine, 0 on Ray)")
     b.add_argument("--limit", type=int, default=None, help="read only the first N files/tunes")
     b.add_argument("--melody-track", default=None, help="midi: the melody track (index or name)")
     b.add_argument("--expand-repeats", action="store_true",
                    help="music21 collections: write repeated strains out (more windows for --bars 16)")
-    b.add_argument("--out", required=True, help="the dataset file to write")
+    b.add_argument("--out", required=True, help="the dataset file to write (.npz), or else the store folder "
+                   "(Parquet shards and a manifest; a rerun finishes an interrupted build)")
+    _engine_options(b)
+    b.add_argument("--shard-files", type=int, default=256, help="store: files per shard (default 256)")
+    b.add_argument("--parser", choices=("pretty_midi", "symusic"), default="pretty_midi",
+                   help="midi: the MIDI parser (default pretty_midi)")
     b.add_argument("--json", action="store_true", help="print a JSON summary")
     b.add_argument("--quiet", action="store_true", help="no progress bar")
     b.set_defaults(func=_cmd_data_build)
@@ -330,6 +402,22 @@ def make_parser() -> argparse.ArgumentParser:
     d.add_argument("--workers", type=int, default=0)
     d.add_argument("--quiet", action="store_true")
     d.set_defaults(func=_cmd_data_default)
+
+    en = sub.add_parser("encode", help="write the latent means of every segment of a store under a checkpoint "
+                        "(a rerun encodes only the shards that lack them)")
+    en.add_argument("checkpoint", help="a shipped model's name or a .safetensors file")
+    en.add_argument("--data", required=True, help="a store folder from `explorer data build … --out FOLDER`")
+    _engine_options(en)
+    en.add_argument("--workers", type=int, default=None, help="processes or Ray workers encoding (0 = all cores, "
+                    "or all CPUs of the Ray cluster; default 1 on the local engine, 0 on Ray)")
+    en.add_argument("--batch", type=int, default=512, help="segments per forward pass (default 512)")
+    en.add_argument("--device", default="auto", help="auto | cpu | cuda (default: cuda when there)")
+    en.add_argument("--threads", type=int, default=None, help="torch threads per worker (default: 1 with several "
+                    "workers, torch's own count in one local process)")
+    en.add_argument("--key", default=None, help="the latents' name in the store (default: the checkpoint's name)")
+    en.add_argument("--json", action="store_true", help="print a JSON summary")
+    en.add_argument("--quiet", action="store_true", help="no progress bar")
+    en.set_defaults(func=_cmd_encode)
 
     r = sub.add_parser("render", help="render a MIDI file to WAV with FluidSynth")
     r.add_argument("input")

@@ -156,3 +156,185 @@ def test_unfinished_and_settings(tmp_path):
     (tmp_path / "other" / "x.txt").write_text("x")
     with pytest.raises(st.StoreError, match="not an empty folder"):
         st.create_store(tmp_path / "other", bars=2)
+
+
+# ---- building a store from MIDI files, as the .npz build does -------------------------------
+def load_script(name):
+    """A module of scripts/ (not a package) by file name."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "scripts" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+CAP_ENV = "LATENT_EXPLORER_MAX_SEGMENTS_PER_TUNE"
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    """240 synthetic MIDI files (one in 10 a transposed copy, one in 200 not MIDI), the per-tune
+    cap at 5 segments so that longer tunes are thinned, and their .npz build."""
+    import os
+
+    from explorer.data.build import build_dataset
+
+    folder = tmp_path_factory.mktemp("midi")
+    load_script("make_synthetic_midi").make_corpus(folder, 240, seed=1, per_folder=100)
+    old = os.environ.get(CAP_ENV)
+    os.environ[CAP_ENV] = "5"
+    ds, report = build_dataset("midi", folder, progress=False, log=lambda line: None)
+    yield folder, ds, report
+    if old is None:
+        os.environ.pop(CAP_ENV, None)
+    else:
+        os.environ[CAP_ENV] = old
+
+
+def assert_same_segments(a, b):
+    """Two SegmentDatasets with the same segments, provenance and splits, row by row."""
+    assert len(a) == len(b) > 0
+    for k in ("tokens", "chroma", "bar", "transpose"):
+        np.testing.assert_array_equal(getattr(a, k), getattr(b, k), err_msg=k)
+    for k in ("tune_source", "tune_id", "tune_title", "tune_qpm", "tune_split"):
+        np.testing.assert_array_equal(getattr(a, k)[a.tune], getattr(b, k)[b.tune], err_msg=k)
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_store_build_equals_the_npz_build(corpus, tmp_path, workers):
+    from explorer.data.store_build import build_store
+
+    folder, ds, report = corpus
+    out = tmp_path / "store"
+    summary = build_store("midi", folder, out, shard_files=16, workers=workers, progress=False, log=lambda line: None)
+    assert report.capped and report.skipped["unreadable MIDI"] == 1  # the corpus exercises both
+    assert summary["skipped"]["unreadable MIDI"] == 1 and summary["shards"] == 15
+    # the duplicate step moved tunes, and only the whole-store step sees pairs in two shards
+    assert summary["duplicates"]["moved_to_an_earlier_split"] > 0
+    assert summary["duplicates"] == ds.meta["duplicates"]
+    s = st.open_store(out)
+    assert_same_segments(s.to_dataset(), ds)
+    assert s.manifest["shards"][0]["inputs"][0] == "set-000/tune-000000.mid"
+    np.testing.assert_allclose(s.columns(["pitch_range"])["pitch_range"], ds.attributes()["pitch_range"])
+
+
+def test_without_the_whole_store_step_splits_differ(corpus, tmp_path, monkeypatch):
+    """The cross-shard duplicate step is needed: shards built alone keep a copy in another split."""
+    from explorer.data import store_build
+
+    folder, ds, _ = corpus
+    out = tmp_path / "store"
+    with monkeypatch.context() as m:
+        m.setattr(store_build, "finish_splits", lambda out: st.write_manifest(out, dict(st.read_manifest(out),
+                                                                                        complete=True)))
+        store_build.build_store("midi", folder, out, shard_files=16, progress=False, log=lambda line: None)
+    got = st.open_store(out).to_dataset()
+    assert (got.split != ds.split).any()
+    store_build.finish_splits(out)  # the step alone, on the finished shards
+    assert_same_segments(st.open_store(out).to_dataset(), ds)
+
+
+def test_killed_build_resumes(corpus, tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from explorer.data.store_build import build_store
+
+    folder, ds, _ = corpus
+    out = tmp_path / "store"
+    proc = subprocess.Popen([sys.executable, "-m", "explorer", "data", "build", "midi", "--path", str(folder),
+                             "--out", str(out), "--shard-files", "8", "--quiet"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=dict(os.environ))
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and proc.poll() is None:
+        if (out / "manifest.json").exists() and st.read_manifest(out)["shards"]:
+            break
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    man = st.read_manifest(out)
+    assert 1 <= len(man["shards"]) < man["planned"] == 30 and not man["complete"]
+    with pytest.raises(st.StoreError, match="unfinished store"):
+        st.open_store(out)
+    summary = build_store("midi", folder, out, shard_files=8, progress=False, log=lambda line: None)
+    assert 0 < summary["shards_built_now"] < 30
+    assert_same_segments(st.open_store(out).to_dataset(), ds)
+    again = build_store("midi", folder, out, shard_files=8, progress=False, log=lambda line: None)
+    assert again["shards_built_now"] == 0 and again["segments"] == summary["segments"]
+
+
+def test_a_store_of_other_settings_or_files_is_refused(corpus, tmp_path):
+    from explorer.data.store_build import build_store
+
+    folder, _, _ = corpus
+    out = tmp_path / "store"
+    build_store("midi", folder, out, shard_files=64, limit=64, progress=False, log=lambda line: None)
+    with pytest.raises(st.StoreError, match="shard_files=64 there, 32 asked"):
+        build_store("midi", folder, out, shard_files=32, limit=64, progress=False)
+    with pytest.raises(st.StoreError, match="bars=2 there, 4 asked"):
+        build_store("midi", folder, out, bars=4, shard_files=64, limit=64, progress=False)
+    (folder / "set-000" / "tune-000000a.mid").write_bytes((folder / "set-000" / "tune-000001.mid").read_bytes())
+    try:
+        with pytest.raises(st.StoreError, match="part-00000 are not those .* folder changed"):
+            build_store("midi", folder, out, shard_files=64, limit=64, progress=False)
+    finally:
+        (folder / "set-000" / "tune-000000a.mid").unlink()
+
+
+def test_encode_store_equals_encode_means(corpus, tmp_path, models_dir, one_torch_thread):
+    from explorer.data.store_build import build_store
+    from explorer.latent.projection import encode_means
+    from explorer.latent.store_encode import encode_store
+    from explorer.models.trained import TrainedModel
+
+    folder, _, _ = corpus
+    out = tmp_path / "store"
+    build_store("midi", folder, out, shard_files=16, limit=48, progress=False, log=lambda line: None)
+    ckpt = models_dir / "arvae-tiny.safetensors"
+    first = encode_store(ckpt, out, progress=False)
+    assert first["key"] == "arvae-tiny" and first["shards_encoded_now"] == 3
+    s = st.open_store(out)
+    tm = TrainedModel.load(ckpt, device="cpu")
+    ds = s.to_dataset()
+    np.testing.assert_allclose(s.latents("arvae-tiny"), encode_means(tm, ds.tokens, ds.chroma), atol=1e-6)
+    assert encode_store(ckpt, out, progress=False)["shards_encoded_now"] == 0  # resumed: nothing left
+    two = encode_store(ckpt, out, workers=2, key="two", progress=False)
+    np.testing.assert_allclose(st.open_store(out).latents("two"), s.latents("arvae-tiny"), atol=1e-5)
+    assert two["fingerprint"] == first["fingerprint"] and two["fingerprint"].startswith("sha256:")
+
+
+def test_cli_store_errors(tmp_path, corpus):
+    import subprocess
+    import sys
+
+    folder, _, _ = corpus
+
+    def cli(*args):
+        return subprocess.run([sys.executable, "-m", "explorer", *map(str, args)], capture_output=True, text=True,
+                              timeout=300)
+
+    r = cli("data", "build", "midi", "--path", folder, "--out", tmp_path / "x.npz", "--engine", "ray")
+    assert r.returncode == 2 and "--engine ray writes a store" in r.stderr
+    r = cli("encode", "arvae-tiny-nowhere", "--data", tmp_path)
+    assert r.returncode == 2 and "is not a store (no manifest.json)" in r.stderr
+    r = cli("data", "build", "midi", "--path", folder, "--out", tmp_path / "s", "--shard-files", "0")
+    assert r.returncode == 2 and "--shard-files must be ≥ 1, got 0" in r.stderr
+    assert "Traceback" not in r.stderr
+
+
+def test_ray_missing_is_one_line(monkeypatch):
+    import sys
+
+    from explorer.data import engine
+
+    monkeypatch.setitem(sys.modules, "ray", None)  # import ray raises ImportError
+    with pytest.raises(engine.EngineError, match=r"pip install 'latent-explorer\[scale\]'"):
+        engine.run_shards(lambda: None, [1], engine="ray")
+    with pytest.raises(ValueError, match="unknown engine 'spark'"):
+        engine.run_shards(lambda: None, [1], engine="spark")

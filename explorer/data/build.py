@@ -75,8 +75,12 @@ class BuildReport:
             log(line)
 
 
-def _source_plan(source: str, path, melody_track, expand_repeats: bool = False, within=None, report=None):
-    """(items, worker) for a source name; raises ValueError for unknown names."""
+def _source_plan(source: str, path, melody_track, expand_repeats: bool = False, within=None, report=None,
+                 parser: str = "pretty_midi"):
+    """(items, worker) for a source name; raises ValueError for unknown names (and for a
+    ``parser`` other than pretty_midi on a source that is not MIDI files)."""
+    if parser != "pretty_midi" and source != "midi":
+        raise ValueError(f"--parser {parser} reads MIDI files; source {source!r} is not 'midi'")
     if source == "nottingham":
         from explorer.data.nottingham import load_nottingham_item, nottingham_items
 
@@ -92,7 +96,8 @@ def _source_plan(source: str, path, melody_track, expand_repeats: bool = False, 
         files, stopped = scan_midi_files(root, within=within)
         if stopped and report is not None:
             report.stopped.append(f"listing {Path(root).name}: {stopped}")
-        return [(str(f), root, melody_track) for f in files], load_midi_item
+        reader = load_midi_item if parser == "pretty_midi" else functools.partial(load_midi_item, parser=parser)
+        return [(str(f), root, melody_track) for f in files], reader
     if source.startswith("music21:") and len(source) > len("music21:"):
         from explorer.data.music21_corpus import load_music21_item, music21_items
 
@@ -141,6 +146,7 @@ def build_dataset(
     log=None,
     max_seconds: float | None = None,
     within=None,
+    parser: str = "pretty_midi",
 ) -> tuple[SegmentDataset, BuildReport]:
     """Read ``source`` and cut it into segments.
 
@@ -150,11 +156,11 @@ def build_dataset(
     repeated strains of music21 corpus tunes (for long windows; other sources ignore it).
     ``max_seconds`` stops reading files after that long (one process; the files read so far are
     used and ``stopped`` in the summary says so); ``within`` leaves out MIDI files whose real path
-    leaves that folder.
+    leaves that folder. ``parser`` reads MIDI files (``pretty_midi`` or ``symusic``).
     """
     t0 = time.perf_counter()
     report = BuildReport(source)
-    items, worker = _source_plan(source, path, melody_track, expand_repeats, within, report)
+    items, worker = _source_plan(source, path, melody_track, expand_repeats, within, report, parser)
     if limit is not None:
         items = items[:limit]
     report.items = len(items)

@@ -182,6 +182,21 @@ def write_segment_table(store_path, name: str, table: pa.Table, **entry) -> dict
     return rec
 
 
+def set_column(store_path, name: str, column: str, values) -> None:
+    """Replace provenance ``column`` of shard ``name`` with ``values`` (same rows, so its latents
+    stay its own); used for the splits a whole-store step decides."""
+    if column not in PROVENANCE or column == "tune_key":
+        raise ValueError(f"only provenance columns can be set, not {column!r}")
+    file = segment_path(store_path, name)
+    table = pq.read_table(file)
+    if len(values) != table.num_rows:
+        raise ValueError(f"shard {name} has {table.num_rows} rows, {len(values)} values given")
+    i = table.column_names.index(column)
+    typ = PROVENANCE[column]
+    col = pa.array(np.asarray(values).tolist() if typ == pa.string() else np.asarray(values), type=typ)
+    _atomic_table(file, table.set_column(i, column, col))
+
+
 def write_latent_shard(store_path, key: str, shard_name: str, mu, info: dict) -> None:
     """Write the latent means ``mu`` (n, D) of shard ``shard_name`` under ``key`` and record it;
     ``info`` (``checkpoint``, ``fingerprint``, ...) is kept in the manifest beside the key; other
@@ -272,6 +287,14 @@ class Store:
 
     def shard_names(self) -> list[str]:
         return [s["name"] for s in self.manifest["shards"]]
+
+    def shard_range(self, name: str) -> tuple[int, int]:
+        """(first row, end row) of shard ``name`` in store order."""
+        names = self.shard_names()
+        if name not in names:
+            raise StoreError(f"{self.path} has no shard {name!r}")
+        k = names.index(name)
+        return int(self._offsets[k]), int(self._offsets[k + 1])
 
     def attribute_names(self) -> list[str]:
         return list(self.manifest.get("attributes", []))
