@@ -204,11 +204,12 @@ def assert_same_segments(a, b):
 
 
 @pytest.mark.parametrize("workers", [1, 2])
-def test_store_build_equals_the_npz_build(corpus, tmp_path, workers):
+def test_store_build_equals_the_npz_build(corpus, tmp_path, workers, monkeypatch):
     from explorer.data.store_build import build_store
 
     folder, ds, report = corpus
     out = tmp_path / "store"
+    monkeypatch.setenv("LATENT_EXPLORER_MAX_FOLDER_FILES", "50")  # the app's listing bound: a store lists all
     summary = build_store("midi", folder, out, shard_files=16, workers=workers, progress=False, log=lambda line: None)
     assert report.capped and report.skipped["unreadable MIDI"] == 1  # the corpus exercises both
     assert summary["skipped"]["unreadable MIDI"] == 1 and summary["shards"] == 15

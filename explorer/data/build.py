@@ -76,9 +76,11 @@ class BuildReport:
 
 
 def _source_plan(source: str, path, melody_track, expand_repeats: bool = False, within=None, report=None,
-                 parser: str = "pretty_midi"):
+                 parser: str = "pretty_midi", list_all: bool = False):
     """(items, worker) for a source name; raises ValueError for unknown names (and for a
-    ``parser`` other than pretty_midi on a source that is not MIDI files)."""
+    ``parser`` other than pretty_midi on a source that is not MIDI files). ``list_all`` lists
+    every MIDI file of the folder, past the ``folder_files`` and ``folder_scan_seconds`` limits
+    (a store build of a large collection)."""
     if parser != "pretty_midi" and source != "midi":
         raise ValueError(f"--parser {parser} reads MIDI files; source {source!r} is not 'midi'")
     if source == "nottingham":
@@ -93,7 +95,8 @@ def _source_plan(source: str, path, melody_track, expand_repeats: bool = False, 
         from explorer.data.midi_files import load_midi_item, scan_midi_files
 
         root = str(_need(path, source))
-        files, stopped = scan_midi_files(root, within=within)
+        unbounded = {"max_files": sys.maxsize, "max_seconds": float("inf")} if list_all else {}
+        files, stopped = scan_midi_files(root, within=within, **unbounded)
         if stopped and report is not None:
             report.stopped.append(f"listing {Path(root).name}: {stopped}")
         reader = load_midi_item if parser == "pretty_midi" else functools.partial(load_midi_item, parser=parser)

@@ -6,7 +6,9 @@ returns an Arrow table, and the driver writes it. A rerun skips the shards alrea
 so a killed build continues where it stopped. When every shard is written, the cross-tune step of
 ``SegmentDataset.dedupe_splits`` runs over the whole store (tunes that share an opening go to one
 split), so ``open_store(out).to_dataset()`` holds the segments, provenance and splits of the
-``.npz`` build of the same files.
+``.npz`` build of the same files. Unlike the ``.npz`` build, every MIDI file of the folder is
+listed (the ``folder_files`` and ``folder_scan_seconds`` limits of the app's folder source do not
+apply); the per-file limits do.
 """
 from __future__ import annotations
 
@@ -82,7 +84,7 @@ def build_store(source: str, path, out, *, bars: int = 2, hop: int | None = None
     if bars < 1:
         raise ValueError(f"bars must be ≥ 1, got {bars}")
     hop = bars if hop is None else hop
-    items, reader = _source_plan(source, path, melody_track, expand_repeats, parser=parser)
+    items, reader = _source_plan(source, path, melody_track, expand_repeats, parser=parser, list_all=True)
     items = items[:limit] if limit is not None else items
     if not items:
         raise ValueError(f"no files to read in {path or source}")
