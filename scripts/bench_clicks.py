@@ -11,7 +11,9 @@ playable, in the browser's own clock. Each figure comes with where the time went
 clock: ``server_last_msg`` (to the last WebSocket message from the server before the clip was
 playable: the rerun, its transfer and the messages' handling), ``browser_after`` (from that
 message to playable: the page's rendering and the audio's loading) and ``long_tasks`` (the
-browser main thread's tasks over 50 ms in the whole wait, summed).
+browser main thread's tasks over 50 ms in the whole wait, summed); within the first,
+``input_to_send`` (the input to the browser sending the rerun request) and ``send_to_first_msg``
+(from that request to the server's first message of the rerun).
 
     taskset -c 1 .venv/bin/python scripts/bench_clicks.py [--clicks 20] [--moves 20] [--only map|sliders]
 """
@@ -56,11 +58,13 @@ MARK_INPUT = ("() => { if (!window.__marked) { window.__marked = true; window.ad
               "(e) => { window.__t0 = e.timeStamp; }, true); } }")
 # Before any page script: the arrival time of every WebSocket message and the main thread's long tasks.
 RECORD = """(() => {
-  window.__msgs = []; window.__long = [];
+  window.__msgs = []; window.__long = []; window.__sends = [];
   const WS = window.WebSocket;
   window.WebSocket = function (...a) {
     const ws = new WS(...a);
     ws.addEventListener("message", () => window.__msgs.push(performance.now()));
+    const send = ws.send.bind(ws);
+    ws.send = (d) => { window.__sends.push(performance.now()); return send(d); };
     return ws;
   };
   window.WebSocket.prototype = WS.prototype;
@@ -72,9 +76,14 @@ SPLIT = """(ms) => {
   const t0 = window.__t0, t1 = t0 + ms;
   const msgs = window.__msgs.filter((t) => t >= t0 && t <= t1);
   const last = msgs.length ? msgs[msgs.length - 1] - t0 : null;
+  const sent = window.__sends.find((t) => t >= t0 && t <= t1);
+  const first = sent === undefined ? undefined : msgs.find((t) => t > sent);
+  const input_to_send = sent === undefined ? null : sent - t0;
+  const send_to_first_msg = first === undefined ? null : first - sent;
   const long = window.__long.filter(([s, d]) => s + d >= t0 && s <= t1)
     .reduce((a, [s, d]) => a + Math.min(s + d, t1) - Math.max(s, t0), 0);
-  return {server_last_msg: last, browser_after: last === null ? null : ms - last, long_tasks: long};
+  return {server_last_msg: last, browser_after: last === null ? null : ms - last, long_tasks: long,
+          input_to_send, send_to_first_msg};
 }"""
 
 
@@ -92,7 +101,7 @@ def player_selector(page, key: str) -> str:
 def _summary(ms: list[float], parts: list[dict] = ()) -> dict:
     out = {"n": len(ms), "p50": round(float(np.percentile(ms, 50))), "p95": round(float(np.percentile(ms, 95))),
            "max": round(max(ms))}
-    for k in ("server_last_msg", "browser_after", "long_tasks"):
+    for k in ("server_last_msg", "browser_after", "long_tasks", "input_to_send", "send_to_first_msg"):
         v = [p[k] for p in parts if p.get(k) is not None]
         if v:
             out[f"{k}_p50"] = round(float(np.percentile(v, 50)))

@@ -271,8 +271,9 @@ def open_page(page, app_url, title: str, url: str):
 
 def test_moving_a_slider_renders_new_audio(page, app_url):
     open_page(page, app_url, "Attribute sliders", "attribute_sliders")
-    page.locator("audio").first.wait_for(state="attached", timeout=180_000)
-    before = page.locator("audio").first.get_attribute("src")
+    out = page.locator(".st-key-sl_out audio")  # the output's player (the seed's sits above, in an expander)
+    out.wait_for(state="attached", timeout=180_000)
+    before = out.get_attribute("src")
     page.wait_for_url("**d0=**")
     d0 = parse_qs(urlparse(page.url).query)["d0"][0]
     thumb = page.get_by_role("slider").first  # the first regularised dimension of the shipped AR-VAE
@@ -281,12 +282,13 @@ def test_moving_a_slider_renders_new_audio(page, app_url):
     # (40 quick ArrowRight presses once left the value at the range's bottom in CI — see the note
     # of 2026-12-02 — a Streamlit race under interrupted reruns, not what this test is about.)
     page.keyboard.press("End")
-    page.wait_for_function("([old]) => { const a = document.querySelector('audio'); return a && a.src && "
+    page.wait_for_function("([old]) => { const a = document.querySelector('.st-key-sl_out audio'); return a && a.src && "
                            "!a.src.endsWith(old); }", arg=[before], timeout=60_000)
     page.wait_for_function("([old]) => { const m = location.search.match(/[?&]d0=([^&]*)/); "
                            "return m && m[1] != old; }", arg=[d0])
     assert float(parse_qs(urlparse(page.url).query)["d0"][0]) == 3.0 != float(d0)  # the slider's value is in the URL
-    wav = wav_of_audio_element(page)
+    wav = wav_of_audio_element(page, page.evaluate(
+        f"() => [...document.querySelectorAll('{PLAYER}')].findIndex((p) => p.closest('.st-key-sl_out'))"))
     assert wav[:4] == b"RIFF" and len(wav) > 10_000
     no_exception_shown(page)
 

@@ -217,9 +217,9 @@ def test_the_z_to_audio_path_sounds_the_decoded_melody_at_its_tempo(musicvae, tm
 @pytest.mark.skipif(not audio_status()[0], reason="FluidSynth is not available")
 @pytest.mark.usefixtures("clear_streamlit_caches", "tmp_cache")
 def test_the_sliders_page_plays_the_melody_it_shows():
-    """The page's first audio player is its output: its onsets are the notes of the output's piano roll
+    """The page's output player (the second: the seed's comes first): its onsets are the notes of the output's piano roll
     at the sidebar's tempo (100 qpm here), and that output is not the seed (a vector moved it)."""
-    from clip_players import clip
+    from clip_players import clip, player_keys
     from helpers_app import ROOT, run_app, svg_rolls
 
     from explorer.viz.pianoroll_svg import roll_notes
@@ -230,6 +230,6 @@ def test_the_sliders_page_plays_the_melody_it_shows():
     starts = [on for _, on, _ in roll_notes(svg_rolls(at)["sl_out_roll"])]  # the output's roll (inline SVG)
     seed = load_default().melody(0)
     assert starts != [n.start for n in tokens_to_notes(seed.tokens)]
-    played = clip(at.main, 0)  # the FLAC the first player carries
+    played = clip(at.main, player_keys(at.main).index("sl_out"))  # the FLAC the output's player carries
     assert played.startswith(b"fLaC")
     assert_onsets_match(played, starts, 100.0)

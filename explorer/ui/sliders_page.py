@@ -323,13 +323,24 @@ def _sweep_plan(tm, ds, reg: dict, control: str, dims: dict, amounts: dict):
 
 def _sweep_position(tm, ds, seed, mu, reg: dict, dims: dict, amounts: dict):
     """The position line of the chosen sweep at the controls' values (a plotly trace), or None."""
-    plan = _sweep_plan(tm, ds, reg, st.session_state.sl_sweep, dims, amounts)
+    control = st.session_state.sl_sweep
+    plan = _sweep_plan(tm, ds, reg, control, dims, amounts)
     if plan is None or plan[3] is None:
         return None
     values, vector, _, current, _ = plan
-    _, attrs = _sweep(model_key(tm), seed.tokens, seed.chroma, st.session_state.sl_sweep, tuple(values.tolist()),
-                      vector, tm, mu)
-    return position_trace(current, standardise(attrs, ds.attributes() if ds is not None else None))
+    lo, hi = _curve_span(model_key(tm), seed.tokens, seed.chroma, control, tuple(values.tolist()), vector,
+                         data_key(ds) if ds is not None else None, tm, mu, ds)
+    return position_trace(current, {"span": np.array([lo, hi])})
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _curve_span(model: str, tokens: np.ndarray, chroma: np.ndarray, control: str, values: tuple,
+                vector: np.ndarray | None, data: str | None, _tm, _mu, _ds) -> tuple[float, float]:
+    """The lowest and highest standardised value of a sweep's curves (where its position line
+    runs), cached: a slider move needs only these two numbers of the curve."""
+    _, attrs = _sweep(model, tokens, chroma, control, values, vector, _tm, _mu)
+    std = position_trace(0.0, standardise(attrs, _ds.attributes() if _ds is not None else None))["y"]
+    return float(std[0]), float(std[1])
 
 
 @st.fragment(key="sl_curve_part")
@@ -400,6 +411,8 @@ def sliders_page():
     sig = content_key(model_key(tm), seed.tokens.tobytes())
     init_state(list(reg.values()), mu, sig)
     _sweep_options(reg, data_ok)
+    with st.expander("The seed"):  # outside the part a slider reruns: a move does not send it again
+        play_ui(seed, settings, key="sl_seed", name="seed")
     _steer_part(settings, tm, ds, seed, mu, reg, data_ok, n_rows)
     _curve_part(tm, ds, seed, mu, reg, data_ok)
 
@@ -435,8 +448,6 @@ def _steer_part(settings, tm, ds, seed, mu, reg: dict, data_ok: bool, n_rows: in
         st.caption(f"Latent code moved ‖z − seed‖ = {float(np.linalg.norm(z - mu)):.2f} from the seed's mean "
                    f"({tm.layout.dims} dims).")
         _readout_ui(reg, dims, mu, z, seed_attrs, out_attrs)
-        with st.expander("The seed"):
-            play_ui(seed, settings, key="sl_seed", name="seed")
     position = _sweep_position(tm, ds, seed, mu, reg, dims, amounts)
     save_state(list(reg.values()), names)
     chart_marks(key="sl_busy", watch=tuple(f"sl_d{d}" for d in reg.values()) + tuple(f"sl_v_{n}" for n in names),
