@@ -32,15 +32,20 @@ def _one_thread(one_torch_thread):
     yield
 
 
-@pytest.fixture(scope="module")
-def melodies():
-    """(tokens (N, T), chroma (N, T, 12)) of the default data, spread over the file, by bars."""
+def spread_melodies(counts: dict) -> dict:
+    """(tokens (N, T), chroma (N, T, 12)) of the default data, spread over the file, by bars:
+    ``counts`` {bars: N}."""
     out = {}
-    for bars, n in N_MELODIES.items():
+    for bars, n in counts.items():
         ds = load_default(bars=bars)
         idx = torch.linspace(0, len(ds.tokens) - 1, n).long().numpy()
         out[bars] = (torch.as_tensor(ds.tokens[idx].astype("int64")), torch.as_tensor(ds.chroma[idx].astype("float32")))
     return out
+
+
+@pytest.fixture(scope="module")
+def melodies():
+    return spread_melodies(N_MELODIES)
 
 
 def both(model, z, chroma, **kw):
@@ -56,12 +61,17 @@ def assert_same_greedy(fast, ref):
     assert torch.allclose(fast.logits, ref.logits, atol=1e-4, rtol=0)
 
 
-@pytest.mark.parametrize("name", sorted(SHIPPED))
-def test_shipped_checkpoint_fast_greedy_tokens_equal_the_step_loop(name, melodies):
+def shipped_codes(name: str, melodies: dict):
+    """(the loaded shipped model ``name``, tokens, chroma, z posterior means) for its melodies."""
     tm = TrainedModel.load(SHIPPED[name], device="cpu")
     tok, chroma = melodies[tm.n_steps // 16]
     with torch.no_grad():
-        z = tm.model.encode(tok, chroma).mean
+        return tm, tok, chroma, tm.model.encode(tok, chroma).mean
+
+
+@pytest.mark.parametrize("name", sorted(SHIPPED))
+def test_shipped_checkpoint_fast_greedy_tokens_equal_the_step_loop(name, melodies):
+    tm, tok, chroma, z = shipped_codes(name, melodies)
     fast, ref = both(tm.model, z, chroma)
     assert_same_greedy(fast, ref)
     if isinstance(tm.model, ExtRes):  # the concept's own decoder, and a melody under a given concept

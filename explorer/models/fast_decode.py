@@ -16,12 +16,16 @@ distribution with the same calls to the global generator (``torch.multinomial`` 
 probabilities, as ``torch.distributions.Categorical`` does), so a fixed seed gives the same
 tokens too, up to the same last-bit ties.
 
-Lower precision, opt-in (:func:`decode_precision`): ``with decode_precision("bf16"):`` makes
-the fast loops compute their per-step products (the hidden gates, the output layer, the upper
-cells) with bfloat16 weights and inputs and biases (oneDNN, on AMX where the CPU has it), the gates,
-state and log-softmax in float32 (a bfloat16 product is added into float32 input gates). It is not exact: greedy tokens follow
-fp32's on most but not all melodies (docs/decode-speed.md has the measured agreement). The
-default stays "fp32", the exact path; the reference loops (``reference=True``) ignore it.
+Lower precision, opt-in (:func:`decode_precision`): ``with decode_precision("bf16"):`` runs
+the fast loops with oneDNN's float32 matmul precision set to bfloat16 (``torch.backends.mkldnn.
+matmul.fp32_precision``): the per-step products (hidden gates, upper cells, output layer) read
+their float32 operands rounded to bfloat16 and accumulate and return float32 (on AMX / AVX-512
+BF16); tables, gates, state and log-softmax stay float32. Not exact: greedy tokens follow fp32's
+on most but not all melodies (docs/decode-speed.md has the measured agreement). It pays only for
+batches: oneDNN converts each weight to bfloat16 per product, which costs more than a small
+batch's float32 product saves, so batches under ``BF16_MIN_ROWS`` rows (one melody, a slider's
+decode) run in float32 — exact — even under "bf16". The default is "fp32", the exact path; the
+reference loops (``reference=True``) always run in float32.
 
 Shapes: B batch, T steps, H hidden, G gates (3H for a GRU, 4H for an LSTM), V table rows.
 """
@@ -31,7 +35,6 @@ import contextlib
 import functools
 import threading
 import warnings
-from collections import OrderedDict
 from typing import Callable, List, Optional, Tuple
 
 import torch
@@ -50,13 +53,12 @@ def pick(logp: Tensor, sample: bool, temperature: float) -> Tensor:
 
 
 def gru_gates(gi: Tensor, gh: Tensor, h: Tensor) -> Tensor:
-    """One GRU step from the input gates gi (B, 3H) and hidden gates gh (B, 3H), as ``gru_cell``.
-    gi is fresh float32, updated in place as gru_cell does; gh may be bfloat16 (float32 out)."""
+    """One GRU step from the input gates gi (B, 3H) and hidden gates gh (B, 3H), as ``gru_cell``."""
     ir, iz, in_ = gi.chunk(3, 1)
-    hr, hz, hn = gh.chunk(3, 1)
-    r = ir.add_(hr).sigmoid_()
-    z = iz.add_(hz).sigmoid_()
-    n = in_.add_(hn * r).tanh_()
+    hr, hz, hn = gh.chunk(3, 1)  # gi and gh are fresh: updated in place, as gru_cell does
+    r = hr.add_(ir).sigmoid_()
+    z = hz.add_(iz).sigmoid_()
+    n = in_.add_(hn.mul_(r)).tanh_()
     return (h - n).mul_(z).add_(n)  # (B, H)
 
 
@@ -65,11 +67,6 @@ def lstm_gates(gates: Tensor, c: Tensor) -> Tuple[Tensor, Tensor]:
     i, f, g, o = gates.chunk(4, 1)  # gates are fresh: updated in place, as lstm_cell does
     c = f.sigmoid_().mul(c).add_(i.sigmoid_().mul_(g.tanh_()))
     return o.sigmoid_().mul_(torch.tanh(c)), c
-
-
-def linear(x: Tensor, w: Tensor, b: Tensor) -> Tensor:
-    """x (B, I) @ w (G, I)ᵀ + b (G,) in w's dtype (x cast to it: bfloat16 under "bf16")."""
-    return torch.addmm(b, x.to(w.dtype), w.t())
 
 
 def _gru_loop(seq: Tensor, table: Tensor, w_hh: Tensor, b_hh: Tensor, h: Tensor, w_out: Tensor, b_out: Tensor,
@@ -91,16 +88,12 @@ def _gru_loop(seq: Tensor, table: Tensor, w_hh: Tensor, b_hh: Tensor, h: Tensor,
         gi = torch.index_select(table, 0, prev).add_(seq[:, t])  # (B, 3H); index_select: 6× a [prev]'s speed
         if last_table is not None:
             gi = gi + torch.index_select(last_table, 0, last)
-        h = gru_gates(gi, linear(h, w_hh, b_hh), h)  # (B, H)
+        h = gru_gates(gi, torch.addmm(b_hh, h, w_hh.t()), h)  # (B, H)
         y = h
         if cell2 is not None:
-            h2 = h if t == 0 else h2
-            if cell2[0].dtype == h.dtype:
-                h2 = torch.gru_cell(h, h2, cell2[0], cell2[1], cell2[2], cell2[3])
-            else:
-                h2 = gru_gates(linear(h, cell2[0], cell2[2]).float(), linear(h2, cell2[1], cell2[3]), h2)
+            h2 = torch.gru_cell(h, h if t == 0 else h2, cell2[0], cell2[1], cell2[2], cell2[3])
             y = h2
-        logp = torch.log_softmax(linear(y, w_out, b_out), -1, torch.float32)  # (B, C)
+        logp = torch.log_softmax(torch.addmm(b_out, y, w_out.t()), -1)  # (B, C)
         prev = pick(logp, sample, temperature)
         if last_table is not None:
             last = torch.where(prev < n_pitches, prev, last)
@@ -122,20 +115,17 @@ def _lstm_loop(seq: Tensor, table: Tensor, w_hh: Tensor, b_hh: Tensor, upper: Li
     logps: List[Tensor] = []
     picks: List[Tensor] = []
     for t in range(seq.size(1)):
-        gates = torch.index_select(table, 0, prev).add_(seq[:, t]).add_(linear(h[0], w_hh, b_hh))  # (B, 4H)
+        gates = torch.index_select(table, 0, prev).add_(seq[:, t])  # (B, 4H)
+        gates = gates.add_(torch.addmm(b_hh, h[0], w_hh.t()))
         y, c0 = lstm_gates(gates, c[0])
         h[0] = y
         c[0] = c0
         for k in range(1, n_layers):
             j = 4 * (k - 1)
-            if upper[j].dtype == y.dtype:
-                y, ck = torch.lstm_cell(y, [h[k], c[k]], upper[j], upper[j + 1], upper[j + 2], upper[j + 3])
-            else:
-                y, ck = lstm_gates(linear(y, upper[j], upper[j + 2]).float().add_(linear(h[k], upper[j + 1],
-                                                                                          upper[j + 3])), c[k])
+            y, ck = torch.lstm_cell(y, [h[k], c[k]], upper[j], upper[j + 1], upper[j + 2], upper[j + 3])
             h[k] = y
             c[k] = ck
-        logp = torch.log_softmax(linear(y, w_out, b_out), -1, torch.float32)  # (B, C)
+        logp = torch.log_softmax(torch.addmm(b_out, y, w_out.t()), -1)  # (B, C)
         prev = pick(logp, sample, temperature)
         logps.append(logp)
         picks.append(prev)
@@ -151,26 +141,22 @@ def scripted(fn):
         return torch.jit.script(fn)
 
 
-def gru_loop(seq, table, w_hh, b_hh, h, w_out, b_out, prev, sample, temperature, last_table, n_pitches,
-             cell2) -> Tuple[Tensor, Tensor]:
-    """:func:`_gru_loop`, scripted, its product weights in the :func:`decode_precision` in force."""
-    if cell2 is not None:
-        cell2 = [lowered(w) for w in cell2]
-    return scripted(_gru_loop)(seq, table, lowered(w_hh), lowered(b_hh), h, lowered(w_out), lowered(b_out), prev,
-                               sample, temperature, last_table, n_pitches, cell2)
+def gru_loop(*args) -> Tuple[Tensor, Tensor]:
+    """:func:`_gru_loop`, scripted, in the :func:`decode_precision` in force."""
+    with _matmul_precision(args[0]):
+        return scripted(_gru_loop)(*args)
 
 
-def lstm_loop(seq, table, w_hh, b_hh, upper, h, c, w_out, b_out, prev, sample, temperature) -> Tuple[Tensor, Tensor]:
-    """:func:`_lstm_loop`, scripted, its product weights in the :func:`decode_precision` in force."""
-    return scripted(_lstm_loop)(seq, table, lowered(w_hh), lowered(b_hh), [lowered(w) for w in upper], h, c,
-                                lowered(w_out), lowered(b_out), prev, sample, temperature)
+def lstm_loop(*args) -> Tuple[Tensor, Tensor]:
+    """:func:`_lstm_loop`, scripted, in the :func:`decode_precision` in force."""
+    with _matmul_precision(args[0]):
+        return scripted(_lstm_loop)(*args)
 
 
 # ---- opt-in lower precision ----------------------------------------------------------------
-PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16}
+PRECISIONS = ("fp32", "bf16")
+BF16_MIN_ROWS = 64  # measured: bf16 0.4× fp32's speed at 1 row, ≈ 1× at 32, 1.15-1.24× at 64 (1 thread)
 _local = threading.local()
-_LOWERED: "OrderedDict[int, Tuple[Tensor, int, Tensor]]" = OrderedDict()  # id(w) → (w, its version, w lowered)
-_LOWERED_MAX = 64
 
 
 def check_precision(name: str) -> str:
@@ -187,31 +173,44 @@ def current_precision() -> str:
 
 @contextlib.contextmanager
 def decode_precision(name: str):
-    """Within the block, this thread's fast generation loops compute their per-step products in
-    ``name`` ("fp32": exact, the default; "bf16": bfloat16 weights and inputs, float32 biases,
-    gates and state — faster on CPUs with AVX-512 BF16 / AMX, not bit-identical)."""
+    """Within the block, this thread's fast generation loops run in ``name``: "fp32" (exact, the
+    default) or "bf16" (products on bfloat16 operands with float32 accumulation, oneDNN, for
+    batches of ``BF16_MIN_ROWS`` rows or more; a CPU with AVX-512 BF16 or AMX, else a ValueError)."""
+    check_precision(name)
+    if name == "bf16" and not bf16_supported():
+        raise ValueError("decode precision 'bf16' needs a CPU with AVX-512 BF16 or AMX (oneDNN); this one has "
+                         "neither — use 'fp32'")
     old = current_precision()
-    _local.precision = check_precision(name)
+    _local.precision = name
     try:
         yield
     finally:
         _local.precision = old
 
 
-def lowered(w: Tensor) -> Tensor:
-    """Weight ``w`` in the precision in force: itself for fp32, else a copy in that dtype, kept
-    (holding ``w``, so its id is not reused) until ``w`` changes in place or drops out of the
-    last ``_LOWERED_MAX`` used."""
-    dtype = PRECISIONS[current_precision()]
-    if w.dtype == dtype:
-        return w
-    hit = _LOWERED.get(id(w))
-    if hit is None or hit[0] is not w or hit[1] != w._version or hit[2].dtype != dtype:
-        hit = _LOWERED[id(w)] = (w, w._version, w.detach().to(dtype))
-        while len(_LOWERED) > _LOWERED_MAX:
-            _LOWERED.popitem(last=False)
-    _LOWERED.move_to_end(id(w))
-    return hit[2]
+def bf16_supported() -> bool:
+    """Whether oneDNN computes bfloat16 products natively on this CPU."""
+    return torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported()
+
+
+@contextlib.contextmanager
+def _matmul_precision(x: Tensor):
+    """oneDNN's float32 matmul precision set to bfloat16 for the loop when "bf16" is in force and
+    the batch x (B, …) has at least ``BF16_MIN_ROWS`` rows. That setting is process-wide: float32
+    products that other threads make meanwhile take it too."""
+    if current_precision() != "fp32" and x.device.type != "cpu":
+        raise ValueError(f"decode precision {current_precision()!r} is for CPU decoding; this decode runs on "
+                         f"{x.device} — use 'fp32'")
+    if current_precision() == "fp32" or x.size(0) < BF16_MIN_ROWS:
+        yield
+        return
+    mm = torch.backends.mkldnn.matmul
+    old = mm.fp32_precision
+    mm.fp32_precision = "bf16"
+    try:
+        yield
+    finally:
+        mm.fp32_precision = old
 
 
 # ---- tables kept until a weight changes --------------------------------------------------
