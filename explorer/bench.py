@@ -232,12 +232,16 @@ def bench_map_open(repeat: int = 20) -> dict:
 
 
 def bench_decode_speed() -> dict:
-    """Greedy decode, the plain step loop (reference) against the fast loops, per shipped melody
-    model: segments/s at batch 256 and one-melody p50/p95 (process CPU time, alternated in one
-    process), their ratios and the greedy-token agreement (explorer/bench_decode.py)."""
+    """Greedy decode, the plain step loop (reference) against the fast loops, exact (fp32) and with
+    the opt-in bf16 decode precision (``lp_`` columns), per shipped melody model: segments/s at
+    batch 256 and one-melody p50/p95 (process CPU time, the three alternated in one process),
+    their ratios, the greedy-token agreement with the step loop (tokens, whole melodies) and the
+    greedy reconstruction accuracy on the default data's test split in fp32 and bf16
+    (explorer/bench_decode.py; docs/decode-speed.md)."""
     from explorer.bench_decode import bench_decode_speed as rows
+    from explorer.models.fast_decode import bf16_supported
 
-    return {"models": rows()}
+    return {"models": rows(precision="bf16" if bf16_supported() else "fp32")}  # fp32 lp_ columns: no bf16 CPU
 
 
 def bench_midi_parse(n_real: int = 100, n_synthetic: int = 300) -> dict:
