@@ -194,11 +194,14 @@ def _track_instruments(score, body: bytes, t2t: np.ndarray) -> list[pretty_midi.
         start, end, pitch, vel = start[keep], end[keep], arr["pitch"][keep], arr["velocity"][keep]
         order = np.lexsort((start, end))
         inst = pretty_midi.Instrument(int(tr.program), bool(tr.is_drum), tr.name)
-        inst.notes = [pretty_midi.Note(int(v), int(p), t2t[s], t2t[e])
-                      for v, p, s, e in zip(vel[order], pitch[order], start[order], end[order])]
-        inst.control_changes = [pretty_midi.ControlChange(int(c.number), int(c.value), t2t[c.time])
-                                for c in tr.controls]
-        inst.pitch_bends = [pretty_midi.PitchBend(int(b.value), t2t[b.time]) for b in tr.pitch_bends]
+        # seconds from pretty_midi's own table, as Python floats (the same doubles)
+        inst.notes = [pretty_midi.Note(v, p, s, e) for v, p, s, e in zip(
+            vel[order].tolist(), pitch[order].tolist(), t2t[start[order]].tolist(), t2t[end[order]].tolist())]
+        cc = tr.controls.numpy()
+        inst.control_changes = [pretty_midi.ControlChange(n, v, t) for n, v, t in zip(
+            cc["number"].tolist(), cc["value"].tolist(), t2t[cc["time"]].tolist())]
+        pb = tr.pitch_bends.numpy()
+        inst.pitch_bends = [pretty_midi.PitchBend(v, t) for v, t in zip(pb["value"].tolist(), t2t[pb["time"]].tolist())]
         made.append((int(end.min()), inst))
     made.sort(key=lambda m: m[0])  # stable: ties keep symusic's channel order
     return [inst for _, inst in made]
