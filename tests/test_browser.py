@@ -119,6 +119,11 @@ def choose_upload(page):
 PLAYER = '.clip-player[data-mode="player"]'  # explorer/ui/clip_player.py's one-clip player
 
 
+def player_index(page, key: str) -> int:
+    """The index among the page's one-clip players of the one drawn with ``key``."""
+    return page.evaluate(f"() => [...document.querySelectorAll('{PLAYER}')].findIndex((p) => p.closest('.st-key-{key}'))")
+
+
 def wav_of_audio_element(page, index: int = 0) -> bytes:
     """The WAV download of the page's ``index``-th player, after checking that its <audio> plays
     audio embedded in the page (a blob: URL, not a /media URL the server may have dropped)."""
@@ -287,8 +292,7 @@ def test_moving_a_slider_renders_new_audio(page, app_url):
     page.wait_for_function("([old]) => { const m = location.search.match(/[?&]d0=([^&]*)/); "
                            "return m && m[1] != old; }", arg=[d0])
     assert float(parse_qs(urlparse(page.url).query)["d0"][0]) == 3.0 != float(d0)  # the slider's value is in the URL
-    wav = wav_of_audio_element(page, page.evaluate(
-        f"() => [...document.querySelectorAll('{PLAYER}')].findIndex((p) => p.closest('.st-key-sl_out'))"))
+    wav = wav_of_audio_element(page, player_index(page, "sl_out"))
     assert wav[:4] == b"RIFF" and len(wav) > 10_000
     no_exception_shown(page)
 

@@ -9,7 +9,7 @@ import os
 
 import pytest
 
-from test_browser import CHROMIUM, PLAYER, app_url, browser, open_page, page, wav_of_audio_element  # noqa: F401
+from test_browser import CHROMIUM, PLAYER, app_url, browser, open_page, page, player_index, wav_of_audio_element  # noqa: F401
 
 pytestmark = [pytest.mark.browser,
               pytest.mark.skipif(not os.path.isfile(CHROMIUM), reason=f"no Chromium at {CHROMIUM}")]
@@ -65,13 +65,14 @@ def test_the_downloads_are_the_rendered_wav_and_the_midi(page, app_url):
     from explorer.audio import render_wav_bytes
 
     open_page(page, app_url, *SLIDERS)
-    page.locator(PLAYER).first.locator("audio").wait_for(state="attached", timeout=180_000)
+    out = page.locator(f".st-key-sl_out {PLAYER}")  # the output's (the seed's sits above, in an expander)
+    out.locator("audio").wait_for(state="attached", timeout=180_000)
     with page.expect_download() as midi:
-        page.locator(PLAYER).first.get_by_role("button", name="MIDI").click()
+        out.get_by_role("button", name="MIDI").click()
     assert midi.value.suggested_filename.endswith(".mid")
     midi_bytes = open(midi.value.path(), "rb").read()
     assert midi_bytes[:4] == b"MThd"
-    wav = wav_of_audio_element(page)
+    wav = wav_of_audio_element(page, player_index(page, "sl_out"))
     got, rate = sf.read(io.BytesIO(wav), dtype="int16")
     want, want_rate = sf.read(io.BytesIO(render_wav_bytes(midi_bytes)), dtype="int16")
     assert rate == want_rate and got.shape == want.shape and (got == want).all()
@@ -79,13 +80,13 @@ def test_the_downloads_are_the_rendered_wav_and_the_midi(page, app_url):
 
 def test_autoplay_plays_a_change_and_the_toggle_stops_it(page, app_url):
     open_page(page, app_url, *SLIDERS)
-    output = page.locator(PLAYER).first.locator("audio")
+    output = page.locator(f".st-key-sl_out {PLAYER} audio")
     output.wait_for(state="attached", timeout=180_000)
     page.wait_for_url("**d0=**")
     assert output.evaluate("a => a.paused")  # a first visit stays quiet
     first = output.get_attribute("src")
     page.get_by_role("slider").first.press("End")
-    page.wait_for_function("s => { const a = document.querySelector('audio'); return a && a.src != s && !a.paused; }",
+    page.wait_for_function("s => { const a = document.querySelector('.st-key-sl_out audio'); return a && a.src != s && !a.paused; }",
                            arg=first, timeout=120_000)
     assert output.evaluate("a => a.loop")
     page.get_by_text("Auto-play changes").click()  # off
@@ -93,7 +94,7 @@ def test_autoplay_plays_a_change_and_the_toggle_stops_it(page, app_url):
     second = output.get_attribute("src")
     output.evaluate("a => a.pause()")
     page.get_by_role("slider").first.press("Home")
-    page.wait_for_function("s => { const a = document.querySelector('audio'); return a && a.src != s; }",
+    page.wait_for_function("s => { const a = document.querySelector('.st-key-sl_out audio'); return a && a.src != s; }",
                            arg=second, timeout=120_000)
     page.wait_for_timeout(1000)
     assert output.evaluate("a => a.paused")
