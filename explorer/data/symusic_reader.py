@@ -89,6 +89,14 @@ def key_number(sharps: int, minor: int) -> int:
     return (tonic + 9) % 12 + 12 if minor else tonic
 
 
+def _within(values: np.ndarray, sorted_set: np.ndarray) -> np.ndarray:
+    """``np.isin(values, sorted_set)`` for a sorted ``sorted_set`` (a tenth of its time on small arrays)."""
+    if not len(sorted_set):
+        return np.zeros(len(values), dtype=bool)
+    idx = np.minimum(np.searchsorted(sorted_set, values), len(sorted_set) - 1)
+    return sorted_set[idx] == values
+
+
 def pretty_midi_notes(start: np.ndarray, end: np.ndarray, pitch: np.ndarray,
                       on_before_off=None) -> tuple[np.ndarray, np.ndarray]:
     """(which notes pretty_midi keeps, their ends under its rule), from symusic's notes of one track.
@@ -112,13 +120,13 @@ def pretty_midi_notes(start: np.ndarray, end: np.ndarray, pitch: np.ndarray,
     offs = np.sort(key_off)
     new_end = offs[np.searchsorted(offs, key_on, side="right")]
     keep = end > start
-    on_an_off = np.isin(key_on, offs) & keep
-    if (on_an_off & ~np.isin(key_on, new_end[keep])).any():
+    on_an_off = _within(key_on, offs) & keep
+    if (on_an_off & ~_within(key_on, np.sort(new_end[keep]))).any():
         risky = on_an_off.copy()
         if on_before_off is not None:
             risky[on_an_off] = on_before_off(start[on_an_off], pitch[on_an_off])
         while True:  # a dropped note ends nothing: repeat until no more are dropped (once or twice)
-            dropped = risky & keep & ~np.isin(key_on, new_end[keep])
+            dropped = risky & keep & ~_within(key_on, np.sort(new_end[keep]))
             if not dropped.any():
                 break
             keep &= ~dropped
