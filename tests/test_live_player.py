@@ -43,9 +43,10 @@ def test_a_player_on_screen_still_plays_after_an_interrupted_rerun(page, app_url
     open_page(page, app_url, *SLIDERS)
     page.wait_for_function("() => document.querySelectorAll('audio').length >= 2", timeout=180_000)
     page.wait_for_url("**d1=**")
-    src = page.locator("audio").first.get_attribute("src")
+    src = page.locator(".st-key-sl_out audio").get_attribute("src")
     assert src and src.startswith("blob:"), f"the output player plays {src!r}, a URL the server may drop"
-    page.evaluate(POLL, [0, src])
+    k = page.evaluate("() => [...document.querySelectorAll('audio')].findIndex((a) => a.closest('.st-key-sl_out'))")
+    page.evaluate(POLL, [k, src])
     page.evaluate("""() => { const s = document.querySelectorAll('[data-testid="stSlider"] input[type="range"]');
         for (const t of [s[0], s[1]]) { t.focus();
             for (const type of ["keydown", "keyup"]) t.dispatchEvent(new KeyboardEvent(type, {key: "End", bubbles: true})); } }""")
