@@ -35,6 +35,7 @@ import contextlib
 import functools
 import threading
 import warnings
+from collections import OrderedDict
 from typing import Callable, List, Optional, Tuple
 
 import torch
@@ -75,9 +76,10 @@ def _gru_loop(seq: Tensor, table: Tensor, w_hh: Tensor, b_hh: Tensor, h: Tensor,
     """An autoregressive GRU over T = seq.size(1) steps → (log-probs (B, T, C), picks (B, T)).
 
     seq (B, T, 3H): the input gates of everything but the previous token (biases included);
-    table (V, 3H): the previous token's share of them; prev (B,): the token before step 0.
+    table (V, 3H): the previous token's share of them; prev (B,): the token before step 0;
+    w_hh (H, 3H) and w_out (H, C): the weights transposed, contiguous (:func:`transposed`).
     last_table (N+1, 3H), optional: the share of the latest onset's pitch (ExtRes), N = n_pitches
-    meaning none yet. cell2, optional: a second GRU cell ``[w_ih, w_hh, b_ih, b_hh]`` on top of
+    meaning none yet. cell2, optional: a second GRU cell ``[w_ihᵀ, w_hhᵀ, b_ih, b_hh]`` on top of
     the first, starting from the first cell's state after step 0 (EC²-VAE's melody decoder).
     """
     last = torch.full_like(prev, n_pitches)
@@ -88,12 +90,13 @@ def _gru_loop(seq: Tensor, table: Tensor, w_hh: Tensor, b_hh: Tensor, h: Tensor,
         gi = torch.index_select(table, 0, prev).add_(seq[:, t])  # (B, 3H); index_select: 6× a [prev]'s speed
         if last_table is not None:
             gi = gi + torch.index_select(last_table, 0, last)
-        h = gru_gates(gi, torch.addmm(b_hh, h, w_hh.t()), h)  # (B, H)
+        h = gru_gates(gi, torch.addmm(b_hh, h, w_hh), h)  # (B, H)
         y = h
         if cell2 is not None:
-            h2 = torch.gru_cell(h, h if t == 0 else h2, cell2[0], cell2[1], cell2[2], cell2[3])
+            h2 = h if t == 0 else h2
+            h2 = gru_gates(torch.addmm(cell2[2], h, cell2[0]), torch.addmm(cell2[3], h2, cell2[1]), h2)
             y = h2
-        logp = torch.log_softmax(torch.addmm(b_out, y, w_out.t()), -1)  # (B, C)
+        logp = torch.log_softmax(torch.addmm(b_out, y, w_out), -1)  # (B, C)
         prev = pick(logp, sample, temperature)
         if last_table is not None:
             last = torch.where(prev < n_pitches, prev, last)
@@ -108,7 +111,7 @@ def _lstm_loop(seq: Tensor, table: Tensor, w_hh: Tensor, b_hh: Tensor, upper: Li
     """An autoregressive stacked LSTM over T = seq.size(1) steps → (log-probs (B, T, C), picks (B, T)).
 
     Layer 0 as ``_gru_loop``'s cell (seq (B, T, 4H), table (V, 4H)); the layers above read the
-    one below with their own weights, ``upper`` = [w_ih, w_hh, b_ih, b_hh] per layer; h, c:
+    one below with their own weights, ``upper`` = [w_ihᵀ, w_hhᵀ, b_ih, b_hh] per layer; h, c:
     one (B, H) state per layer.
     """
     n_layers = len(h)
@@ -116,16 +119,17 @@ def _lstm_loop(seq: Tensor, table: Tensor, w_hh: Tensor, b_hh: Tensor, upper: Li
     picks: List[Tensor] = []
     for t in range(seq.size(1)):
         gates = torch.index_select(table, 0, prev).add_(seq[:, t])  # (B, 4H)
-        gates = gates.add_(torch.addmm(b_hh, h[0], w_hh.t()))
+        gates = gates.add_(torch.addmm(b_hh, h[0], w_hh))
         y, c0 = lstm_gates(gates, c[0])
         h[0] = y
         c[0] = c0
         for k in range(1, n_layers):
             j = 4 * (k - 1)
-            y, ck = torch.lstm_cell(y, [h[k], c[k]], upper[j], upper[j + 1], upper[j + 2], upper[j + 3])
+            gates = torch.addmm(upper[j + 2], y, upper[j]).add_(torch.addmm(upper[j + 3], h[k], upper[j + 1]))
+            y, ck = lstm_gates(gates, c[k])  # as lstm_cell
             h[k] = y
             c[k] = ck
-        logp = torch.log_softmax(torch.addmm(b_out, y, w_out.t()), -1)  # (B, C)
+        logp = torch.log_softmax(torch.addmm(b_out, y, w_out), -1)  # (B, C)
         prev = pick(logp, sample, temperature)
         logps.append(logp)
         picks.append(prev)
@@ -141,16 +145,43 @@ def scripted(fn):
         return torch.jit.script(fn)
 
 
-def gru_loop(*args) -> Tuple[Tensor, Tensor]:
-    """:func:`_gru_loop`, scripted, in the :func:`decode_precision` in force."""
-    with _matmul_precision(args[0]):
-        return scripted(_gru_loop)(*args)
+def gru_loop(seq, table, w_hh, b_hh, h, w_out, b_out, prev, sample, temperature, last_table, n_pitches,
+             cell2) -> Tuple[Tensor, Tensor]:
+    """:func:`_gru_loop`, scripted, in the :func:`decode_precision` in force; weights as the
+    modules hold them, (G, I), passed on transposed (:func:`transposed`)."""
+    if cell2 is not None:
+        cell2 = [transposed(cell2[0]), transposed(cell2[1]), cell2[2], cell2[3]]
+    with _matmul_precision(seq):
+        return scripted(_gru_loop)(seq, table, transposed(w_hh), b_hh, h, transposed(w_out), b_out, prev, sample,
+                                   temperature, last_table, n_pitches, cell2)
 
 
-def lstm_loop(*args) -> Tuple[Tensor, Tensor]:
-    """:func:`_lstm_loop`, scripted, in the :func:`decode_precision` in force."""
-    with _matmul_precision(args[0]):
-        return scripted(_lstm_loop)(*args)
+def lstm_loop(seq, table, w_hh, b_hh, upper, h, c, w_out, b_out, prev, sample, temperature) -> Tuple[Tensor, Tensor]:
+    """:func:`_lstm_loop`, scripted, in the :func:`decode_precision` in force; weights as the
+    modules hold them, (G, I), passed on transposed (:func:`transposed`)."""
+    upper = [transposed(w) if k % 4 < 2 else w for k, w in enumerate(upper)]  # [w_ih, w_hh, b_ih, b_hh] per layer
+    with _matmul_precision(seq):
+        return scripted(_lstm_loop)(seq, table, transposed(w_hh), b_hh, upper, h, c, transposed(w_out), b_out, prev,
+                                    sample, temperature)
+
+
+_TRANSPOSED: "OrderedDict[int, Tuple[Tensor, int, Tensor]]" = OrderedDict()  # id(w) → (w, its version, wᵀ)
+
+
+def transposed(w: Tensor) -> Tensor:
+    """wᵀ (I, G), contiguous, for ``addmm(b, x, wᵀ)``: at small batches that layout makes the
+    product ≈ 1.3-2× faster than the view ``w.t()`` (one row: 15 vs 29 µs for 256 → 768), the
+    same at 256 rows. Kept for the last 64 weights used (holding w, so its id is not reused)
+    until w changes in place; built fresh with autograd on, so gradients reach w."""
+    if torch.is_grad_enabled() and w.requires_grad:
+        return w.t().contiguous()
+    hit = _TRANSPOSED.get(id(w))
+    if hit is None or hit[0] is not w or hit[1] != w._version:
+        hit = _TRANSPOSED[id(w)] = (w, w._version, w.detach().t().contiguous())
+        while len(_TRANSPOSED) > 64:
+            _TRANSPOSED.popitem(last=False)
+    _TRANSPOSED.move_to_end(id(w))
+    return hit[2]
 
 
 # ---- opt-in lower precision ----------------------------------------------------------------
