@@ -164,6 +164,12 @@ def test_tables_follow_the_weights_and_training_mode_takes_the_step_loop():
     with torch.no_grad():
         model.embed.weight.mul_(-3.0)  # an in-place change, as an optimiser step makes
     assert_same_greedy(*both(model, z, None))
+    with torch.no_grad():  # the step loops' transposed weights follow too
+        model.decoder.weight_hh.mul_(2.0)
+        model.out.weight.mul_(-1.5)
+    assert_same_greedy(*both(model, z, None))
+    model.load_state_dict({k: v * 0.5 for k, v in model.state_dict().items()})
+    assert_same_greedy(*both(model, z, None))
     model.train()
     out = model.decode(z)  # no target in training mode: the step loop, with gradients
     out.logits.sum().backward()
