@@ -92,7 +92,8 @@ def test_random_models_bf16_decodes_and_samples(name):
     low, ref = lowered(model, z, chroma)
     assert low.tokens.shape == ref.tokens.shape
     assert (low.tokens == ref.tokens).float().mean() > 0.9
-    assert not torch.equal(low.logits, ref.logits)
+    with torch.no_grad():  # the same fast loop in fp32 gives other bits: the products were lowered
+        assert not torch.equal(low.logits, model.decode(z, chroma).logits)
     torch.manual_seed(5)
     with torch.no_grad(), decode_precision("bf16"):
         drawn = model.decode(z, chroma, sample=True).tokens
