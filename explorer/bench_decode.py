@@ -21,7 +21,7 @@ import torch
 
 from explorer.data.default import load_default
 from explorer.models.checkpoint import available_checkpoints
-from explorer.models.fast_decode import check_precision, decode_precision
+from explorer.models.fast_decode import PRECISIONS, check_precision, decode_precision
 from explorer.models.trained import TrainedModel
 
 COLUMNS = ("model", "batch", "ref_seg_s", "fast_seg_s", "batch_x", "ref_one_p50_ms", "ref_one_p95_ms",
@@ -146,7 +146,7 @@ if __name__ == "__main__":  # pragma: no cover - a manual run
 
     ap = argparse.ArgumentParser(description="decode speed: step loop vs fast loops, fp32 and lower precision")
     ap.add_argument("models", nargs="*", help="shipped checkpoint names or paths (default: every melody model)")
-    ap.add_argument("--precision", default="bf16", type=check_precision, help="the lower precision: bf16 or fp32")
+    ap.add_argument("--precision", default="bf16", choices=PRECISIONS, help="the lower precision (default bf16)")
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--one-repeats", type=int, default=40)
     ap.add_argument("--recon-rows", type=int, default=1000)
