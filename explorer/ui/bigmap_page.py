@@ -242,7 +242,7 @@ def bigmap_page(settings):
     cols = _columns(store)
     method, group, colour = _controls(tm, list(cols["attrs"]))
     st.caption(f"{settings.model_label} on the store {store.path.name}: all {len(store):,} segments, latents "
-               f"`{key}`. Drag a box to zoom in; points are drawn, and can be clicked, once a view holds at most "
+               f"`{key}`. To zoom in, pick Box Select (the dotted square above the map) and drag a box; points are drawn, and can be clicked, once a view holds at most "
                f"{point_threshold():,}; a click on the density takes the nearest point.")
     gcols = P.group_columns(tm.layout, group)
     coords = _coords(store, key, method, group, gcols)  # a cached map is drawn before the latents are read

@@ -190,8 +190,9 @@ def bigmap_figure(coords: np.ndarray, view: View, *, keep: np.ndarray | None = N
     fig.add_layout_image(source=png_data_uri(colour_indices(t)), xref="x", yref="y", x=view.x0, y=view.y1,
                          sizex=view.x1 - view.x0, sizey=view.y1 - view.y0, sizing="stretch", xanchor="left",
                          yanchor="top", layer="below", opacity=0.35 if draw_points else 1.0)
-    fig.add_trace(_hover_grid(coords, view, keep))
-    if draw_points:
+    if not draw_points:  # with the real points drawn, a click must land on them, not on a grid cell
+        fig.add_trace(_hover_grid(coords, view, keep))
+    else:
         rows = np.flatnonzero(inside)
         colour = dict(color=values[rows], colorscale=COLORSCALE, cmin=value_range[0] if value_range else None,
                       cmax=value_range[1] if value_range else None) if values is not None else dict(color="#1f3b73")
@@ -205,7 +206,9 @@ def bigmap_figure(coords: np.ndarray, view: View, *, keep: np.ndarray | None = N
         fig.add_trace(go.Scatter(x=xy[:, 0], y=xy[:, 1], mode="markers", name=name, hoverinfo="skip",
                                  marker=dict(symbol=marker["symbol"], size=marker["size"], color=marker["colour"],
                                              line=dict(width=3, color=marker["colour"]))))
-    fig.update_layout(height=HEIGHT + 60, margin=dict(l=10, r=10, t=10, b=10), dragmode="select",
+    # "pan": a new view (each zoom) leaves Box Select, so the next click selects a point (Streamlit turns
+    # clicks into selections only outside the select and lasso modes)
+    fig.update_layout(height=HEIGHT + 60, margin=dict(l=10, r=10, t=10, b=10), dragmode="pan",
                       uirevision=revision or f"{view}", plot_bgcolor="white",
                       legend=dict(orientation="h", yanchor="bottom", y=1.0, x=0))
     fig.update_xaxes(range=[view.x0, view.x1], showgrid=False, zeroline=False, constrain="domain")
