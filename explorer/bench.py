@@ -299,6 +299,79 @@ def bench_midi_parse(n_real: int = 100, n_synthetic: int = 300) -> dict:
     return out
 
 
+def bench_bigmap(sizes=(100_000, 1_000_000), views: int = 20) -> dict:
+    """The Latent map of a store (issue 17), per store size: reading the latents, the PCA map fitted
+    on 30k points and applied to all (cold: nothing cached; cached: read from the store folder),
+    reading the columns the page filters and colours by, building the neighbour index and one
+    neighbour query (p50/p95), and one view's figure (datashader image + PNG + plotly figure)
+    p50/p95 over whole-map, attribute and zoomed views (after a first view of each kind, which
+    includes datashader's compilation in a new process: ``first_view_s``). Stores: ``LATENT_EXPLORER_BIGMAP_STORES`` (paths separated by ``os.pathsep``),
+    else synthetic ones (scripts/make_synthetic_store.py) in a temporary folder."""
+    import importlib.util
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    from explorer.data.store import open_store
+    from explorer.latent import bigmap as B
+    from explorer.viz import bigmap as V
+
+    def timed(fn):
+        t0 = time.perf_counter()
+        value = fn()
+        return value, round(time.perf_counter() - t0, 2)
+
+    given = [Path(p) for p in os.environ.get("LATENT_EXPLORER_BIGMAP_STORES", "").split(os.pathsep) if p]
+    tmp = None
+    if not given:
+        script = Path(__file__).resolve().parents[1] / "scripts" / "make_synthetic_store.py"
+        spec = importlib.util.spec_from_file_location("make_synthetic_store", script)
+        mod = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(mod)
+        tmp = Path(tempfile.mkdtemp(prefix="bench-bigmap-"))
+        given = [mod.make_store(tmp / f"synthetic-{n}", n) for n in sizes]
+    out, rng = {}, np.random.default_rng(0)
+    try:
+        for path in given:
+            store = open_store(path)
+            key = store.latent_keys()[0]
+            X, read_s = timed(lambda: store.latents(key))
+            shutil.rmtree(Path(path) / B.MAPS_DIR, ignore_errors=True)
+            (coords, _), cold_s = timed(lambda: B.cached_projection(store, key, "PCA", latents=X))
+            (_, hit), cached_s = timed(lambda: B.cached_projection(store, key, "PCA"))
+            attrs, columns_s = timed(lambda: store.columns(store.attribute_names()))
+            index, index_s = timed(lambda: B.LatentIndex(X))
+            queries = iter(rng.integers(0, len(X), 1000))
+            nn = _timeit(lambda: index.query(X[next(queries)], 5), 20)
+            full = V.full_view(coords)
+            centres = coords[rng.integers(0, len(coords), views)]
+            scales = np.geomspace(1.0, 0.002, views)
+            shown = [(full, None)] + [(V.View(c[0] - s * (full.x1 - full.x0) / 2, c[0] + s * (full.x1 - full.x0) / 2,
+                                              c[1] - s * (full.y1 - full.y0) / 2, c[1] + s * (full.y1 - full.y0) / 2),
+                                       attrs["note_density"] if k % 2 else None)
+                                      for k, (c, s) in enumerate(zip(centres, scales))]
+            _, first_s = timed(lambda: V.bigmap_figure(coords, full))
+            V.bigmap_figure(coords, full, values=attrs["note_density"], value_range=(0.0, 1.0))  # its own compile
+            times, drawn = [], 0
+            for view, values in shown:
+                t0 = time.perf_counter()
+                _, facts = V.bigmap_figure(coords, view, values=values, value_range=(0.0, 1.0) if values is not None
+                                           else None, hover=lambda rows: [str(r) for r in rows])
+                times.append((time.perf_counter() - t0) * 1000)
+                drawn += facts["points_drawn"]
+            out[f"{len(store)}"] = {
+                "latents_read_s": read_s, "pca_map_cold_s": cold_s, "pca_map_cached_s": cached_s,
+                "cached_hit": hit, "columns_read_s": columns_s, "neighbour_index_s": index_s,
+                "neighbour_query_p50_ms": nn["p50_ms"], "neighbour_query_p95_ms": nn["p95_ms"],
+                "first_view_s": first_s, "view_p50_ms": round(float(np.percentile(times, 50)), 1),
+                "view_p95_ms": round(float(np.percentile(times, 95)), 1), "views": len(times),
+                "views_with_points_drawn": drawn, "load_1min": round(os.getloadavg()[0], 2)}
+    finally:
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
+    return out
+
+
 BENCHMARKS = {
     "attributes": bench_attributes,
     "render": bench_render,
@@ -312,6 +385,7 @@ BENCHMARKS = {
     "map-open": bench_map_open,
     "decode-speed": bench_decode_speed,
     "midi-parse": bench_midi_parse,
+    "bigmap": bench_bigmap,
 }
 
 
