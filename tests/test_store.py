@@ -337,5 +337,7 @@ def test_ray_missing_is_one_line(monkeypatch):
     monkeypatch.setitem(sys.modules, "ray", None)  # import ray raises ImportError
     with pytest.raises(engine.EngineError, match=r"pip install 'latent-explorer\[scale\]'"):
         engine.run_shards(lambda: None, [1], engine="ray")
+    with pytest.raises(engine.EngineError, match="no Ray head answers at 127.0.0.1:1 .*ray start --head"):
+        engine.probe_address("127.0.0.1:1")
     with pytest.raises(ValueError, match="unknown engine 'spark'"):
         engine.run_shards(lambda: None, [1], engine="spark")

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
+import socket
 import sys
 from typing import Callable, Iterable, Iterator
 
@@ -86,8 +87,23 @@ def import_ray():
     return ray
 
 
+def probe_address(address: str, timeout: float = 5.0) -> None:
+    """EngineError when nothing answers at ``HOST:PORT`` (Ray itself retries for minutes); other
+    forms Ray accepts (``auto``, ``ray://…``) are left to Ray."""
+    host, sep, port = address.rpartition(":")
+    if not sep or not port.isdigit() or "/" in address:
+        return
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout).close()
+    except OSError as exc:
+        raise EngineError(f"no Ray head answers at {address} ({exc.strerror or exc}); start one with "
+                          "`ray start --head --port=6379` and pass --address HEAD:6379") from None
+
+
 def _run_ray(ray, make_worker, tasks, workers: int, address: str | None) -> Iterator:
     started = not ray.is_initialized()
+    if started and address:
+        probe_address(address)
     if started:
         try:
             if address:
