@@ -127,7 +127,19 @@ def _cmd_data_merge(args) -> int:
 
 def _cmd_data_info(args) -> int:
     from explorer.data.dataset import DatasetError, SegmentDataset
+    from explorer.data.store import is_store, open_store
 
+    if is_store(args.file):
+        try:
+            s = open_store(args.file, partial=True)
+        except ValueError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        man = {k: v for k, v in s.manifest.items() if k not in ("shards", "latents")}
+        print(json.dumps({"store": man, "segments": len(s), "shards": len(s.shard_names()),
+                          "latents": {k: {a: b for a, b in v.items() if a != "shards"} | {"shards": len(v["shards"])}
+                                      for k, v in s.manifest.get("latents", {}).items()}}, indent=1, default=str))
+        return 0
     try:
         ds = SegmentDataset.load(args.file)
     except (DatasetError, FileNotFoundError) as exc:
@@ -393,7 +405,7 @@ def make_parser() -> argparse.ArgumentParser:
     m.add_argument("--out", required=True)
     m.add_argument("--json", action="store_true")
     m.set_defaults(func=_cmd_data_merge)
-    i = dsub.add_parser("info", help="print what a dataset file holds")
+    i = dsub.add_parser("info", help="print what a dataset file or a store holds")
     i.add_argument("file")
     i.set_defaults(func=_cmd_data_info)
     d = dsub.add_parser("build-default", help="build the embedded music21 default dataset")

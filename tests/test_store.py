@@ -341,3 +341,12 @@ def test_ray_missing_is_one_line(monkeypatch):
         engine.probe_address("127.0.0.1:1")
     with pytest.raises(ValueError, match="unknown engine 'spark'"):
         engine.run_shards(lambda: None, [1], engine="spark")
+
+
+def test_cli_info_of_a_store(two_shards, capsys):
+    from explorer.cli import main
+
+    path, *_ = two_shards
+    assert main(["data", "info", str(path)]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["segments"] == 8 and info["shards"] == 2 and info["store"]["root"] == "corpus"
