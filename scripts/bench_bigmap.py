@@ -107,7 +107,7 @@ def run_once(browser, url: str, store: Path, zooms: int) -> dict:
     open_app_page(page, url, "")
     t = time.perf_counter()
     page.goto(f"{url}/latent_map?data=store&store={store}&model={MODEL}")
-    page.wait_for_function(f"() => !!({IMAGE})()", timeout=900_000)
+    page.wait_for_function(f"() => !!({IMAGE})()", timeout=300_000)
     opened = time.perf_counter() - t
     settle(page)
     centre = dense_centre(store)
