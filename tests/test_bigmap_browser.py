@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from helpers_app import ROOT
-from test_bigmap_page import _make_store
+from test_bigmap_view import _make_store
 from test_browser import browser, no_exception_shown, open_page, page, pytestmark, wav_of_audio_element  # noqa: F401
 
 sys.path.insert(0, str(ROOT / "scripts"))

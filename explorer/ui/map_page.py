@@ -16,13 +16,13 @@ from explorer.data.tune import SkipTune
 from explorer.latent import projection as P
 from explorer.latent import shipped as S
 from explorer.latent.map_search import MAX_PLAYED, playing_order, search_mask
-from explorer.lru import LRU
 from explorer.music.attributes import ATTRIBUTES, LABELS
 from explorer.music.melody import MelodyError
 from explorer.ui.melody_source import MAP_SELECTION_KEY
 from explorer.music.convert import melodies_to_midi, midi_to_bytes
 from explorer.ui.player import play_midi_ui, play_ui
 from explorer.ui.plot_events import clicked_rows
+from explorer.ui.resources import computed, page_memory
 from explorer.ui.sidebar import keep_across_pages, sidebar_ui
 from explorer.viz.latent_map import (CATEGORIES, RINGS, map_figure, mark_points, mark_trace, short_name,
                                      small_map_figure)
@@ -37,27 +37,6 @@ SELECTION_PART = "map_selection_part"  # fragment keys: a click reruns only the 
 LASSO_PART = "map_lasso_part"  # never the map (10k points, sent once per full run)
 MAP_SENT_KEY = "map_sent_at"  # perf_counter() of the last map sent
 LASSO_KEY = "map_lasso"
-
-
-# ---- memory: latents, projections and placements stay in this process -----------------
-@st.cache_resource(show_spinner=False)
-def _memory() -> LRU:
-    return LRU(16)
-
-
-def computed(key, label: str, compute, memory: LRU | None = None):
-    """The value under ``key`` in ``memory`` (default: this page's), else ``compute(progress)`` inside a
-    status box with a progress bar; ``compute`` returns (value, what was done, in words)."""
-    memory = _memory() if memory is None else memory
-    value = memory.get(key)
-    if value is None:
-        with st.status(label, expanded=True) as status:
-            bar = st.progress(0.0)
-            t0 = time.perf_counter()
-            value, how = compute(lambda done, total, unit: bar.progress(done / total, text=f"{done} / {total} {unit}"))
-            status.update(label=f"{how} in {time.perf_counter() - t0:.1f} s", state="complete", expanded=False)
-        memory.put(key, value)
-    return value
 
 
 def _latents(tm, ds, rows, key):
@@ -90,9 +69,9 @@ def _shipped(tm, ds, rows, lkey, group, method, params):
     """The shipped map (assets/projections) when model, data, rows, latent and settings match it, else None;
     the lookup (hashing the model file) is remembered in memory per latent key ``lkey``."""
     key = ("shipped", P.projection_key(method, P.method_params(method, params), (lkey, group)))
-    hit = _memory().get(key)
+    hit = page_memory().get(key)
     if hit is None:
-        hit = _memory().put(key, [S.load_shipped(tm, ds, rows, group, method, params)])
+        hit = page_memory().put(key, [S.load_shipped(tm, ds, rows, group, method, params)])
     return hit[0]
 
 
@@ -212,12 +191,12 @@ def _upload_ui(tm, proj, latents, pkey, cols):
             st.error(f"{up.name} cannot be used: {exc}. Accepted: {ACCEPTED}.")
             return None
         key = (pkey, P.dataset_fingerprint(up_ds))
-        placed = _memory().get(key)
+        placed = page_memory().get(key)
         if placed is None:
             needs_restore = proj.mapper is None
             with st.spinner(f"Placing {len(up_ds)} segments of {up.name}…"):
                 mu = P.encode_means(tm, up_ds.tokens, up_ds.chroma)[:, cols]
-                placed = _memory().put(key, proj.transform(mu, latents()[:, cols]))
+                placed = page_memory().put(key, proj.transform(mu, latents()[:, cols]))
             if needs_restore and P.METHODS[proj.method].restore_note:
                 st.caption(f"The {proj.method} map came from the disk cache: {P.METHODS[proj.method].restore_note}.")
         labels = [f"{up.name}, bars {b + 1}–{b + up_ds.bars}" for b in up_ds.bar]
@@ -344,9 +323,9 @@ def map_page():
     st.title("Latent map")
     settings = sidebar_ui()
     if settings.store is not None:  # a store: its map may hold a million points
-        from explorer.ui.bigmap_page import bigmap_page
+        from explorer.ui.bigmap_view import bigmap_view
 
-        return bigmap_page(settings)
+        return bigmap_view(settings)
     if settings.dataset is None:
         (st.error if settings.error and not settings.error.startswith(("Type", "Upload")) else st.info)(
             settings.error or "Choose data in the sidebar.")

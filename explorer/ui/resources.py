@@ -7,12 +7,14 @@ import io
 import os
 import re
 import tempfile
+import time
 from pathlib import Path
 
 import streamlit as st
 
 from explorer.audio import audio_status, render_wav_bytes
 from explorer.data.dataset import SegmentDataset
+from explorer.lru import LRU
 
 
 @st.cache_resource(show_spinner="Loading the default corpus (other segment lengths than the shipped ones are "
@@ -170,3 +172,24 @@ def flac_of_wav(wav: bytes) -> tuple[bytes, int]:
     out = io.BytesIO()
     soundfile.write(out, samples, rate, format="FLAC", subtype="PCM_16")
     return out.getvalue(), int(rate)
+
+
+# ---- memory: latents, projections and placements stay in this process -----------------
+@st.cache_resource(show_spinner=False)
+def page_memory() -> LRU:
+    return LRU(16)
+
+
+def computed(key, label: str, compute, memory: LRU | None = None):
+    """The value under ``key`` in ``memory`` (default: the pages'), else ``compute(progress)`` inside a
+    status box with a progress bar; ``compute`` returns (value, what was done, in words)."""
+    memory = page_memory() if memory is None else memory
+    value = memory.get(key)
+    if value is None:
+        with st.status(label, expanded=True) as status:
+            bar = st.progress(0.0)
+            t0 = time.perf_counter()
+            value, how = compute(lambda done, total, unit: bar.progress(done / total, text=f"{done} / {total} {unit}"))
+            status.update(label=f"{how} in {time.perf_counter() - t0:.1f} s", state="complete", expanded=False)
+        memory.put(key, value)
+    return value

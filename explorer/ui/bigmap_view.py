@@ -21,7 +21,7 @@ from explorer.latent import bigmap as B
 from explorer.latent import projection as P
 from explorer.lru import LRU
 from explorer.music.attributes import LABELS
-from explorer.ui.map_page import computed
+from explorer.ui.resources import computed
 from explorer.ui.player import play_ui
 from explorer.ui.plot_events import clicked_rows
 from explorer.viz import bigmap as V
@@ -221,7 +221,7 @@ def _resolve_pointer(points: B.PointIndex, keep: np.ndarray):
         _select(int(kept[0]))
 
 
-def bigmap_page(settings):
+def bigmap_view(settings):
     """The Latent map of the store ``settings.store`` under the sidebar's model."""
     store, tm = settings.store, settings.model
     if tm is None:
