@@ -24,15 +24,17 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def serving(prefix: str, root: Path = ROOT):
+def serving(prefix: str, root: Path = ROOT, cpus: set[int] | None = None):
     """The URL of ``streamlit run app.py`` in checkout ``root`` on a free port with an empty cache
-    (a temporary folder named ``prefix…``), for the block; the server stops after it."""
+    (a temporary folder named ``prefix…``), for the block; the server stops after it. ``cpus``:
+    the CPU cores the server may run on (default: those of this process)."""
     port = free_port()
     opts = {"server.port": port, "server.headless": "true", "browser.gatherUsageStats": "false",
             "server.fileWatcherType": "none"}
     env = dict(os.environ, LATENT_EXPLORER_CACHE=tempfile.mkdtemp(prefix=prefix), PYTHONPATH=str(root))
     proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", *(f"--{k}={v}" for k, v in opts.items())],
-                            cwd=root, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                            cwd=root, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            preexec_fn=None if cpus is None else (lambda: os.sched_setaffinity(0, cpus)))
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 120

@@ -15,12 +15,13 @@ browser main thread's tasks over 50 ms in the whole wait, summed); within the fi
 ``input_to_send`` (the input to the browser sending the rerun request) and ``send_to_first_msg``
 (from that request to the server's first message of the rerun).
 
-    taskset -c 1 .venv/bin/python scripts/bench_clicks.py [--clicks 20] [--moves 20] [--only map|sliders]
+    .venv/bin/python scripts/bench_clicks.py [--clicks 20] [--moves 20] [--only map|sliders] [--split-cores]
 """
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import sys
 from pathlib import Path
@@ -209,11 +210,20 @@ def main(argv=None):
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--root", type=Path, default=ROOT, help="the checkout to serve (e.g. an older commit's "
                     "`git archive` for a before/after comparison)")
+    ap.add_argument("--split-cores", action="store_true",
+                    help="the server on the first CPU core, this script and Chromium on the others: as when the "
+                         "server and the user's browser are separate machines (default: all share all cores)")
     args = ap.parse_args(argv)
     from playwright.sync_api import sync_playwright
 
-    out = {}
-    with serving("bench-clicks-", args.root) as url, sync_playwright() as p:
+    out, server_cpus = {}, None
+    if args.split_cores:
+        cores = sorted(os.sched_getaffinity(0))
+        if len(cores) < 2:
+            ap.error("--split-cores needs at least two CPU cores")
+        server_cpus = {cores[0]}
+        os.sched_setaffinity(0, set(cores[1:]))  # Chromium, started below, inherits it
+    with serving("bench-clicks-", args.root, server_cpus) as url, sync_playwright() as p:
         b = chromium(p)
         for name, run, n in (("map", bench_map, args.clicks), ("sliders", bench_sliders, args.moves)):
             if args.only in (None, name):
