@@ -231,7 +231,7 @@ def bench_map_open(repeat: int = 20) -> dict:
                     "n": len(t)}
 
 
-def bench_decode_speed() -> dict:
+def bench_decode_speed(precision: str | None = None) -> dict:
     """Greedy decode, the plain step loop (reference) against the fast loops, exact (fp32) and with
     the opt-in bf16 decode precision (``lp_`` columns), per shipped melody model: segments/s at
     batch 256 and one-melody p50/p95 (process CPU time, the three alternated in one process),
@@ -241,7 +241,11 @@ def bench_decode_speed() -> dict:
     from explorer.bench_decode import bench_decode_speed as rows
     from explorer.models.fast_decode import bf16_supported
 
-    return {"models": rows(precision="bf16" if bf16_supported() else "fp32")}  # fp32 lp_ columns: no bf16 CPU
+    if precision == "bf16" and not bf16_supported():
+        raise ValueError("--precision bf16 needs a CPU with AVX-512 BF16 or AMX (oneDNN); this one has neither")
+    if precision is None:
+        precision = "bf16" if bf16_supported() else "fp32"  # fp32 lp_ columns: no bf16 CPU
+    return {"models": rows(precision=precision)}
 
 
 def bench_midi_parse(n_real: int = 100, n_synthetic: int = 300) -> dict:
@@ -389,7 +393,8 @@ BENCHMARKS = {
 }
 
 
-def run(names=None) -> dict:
+def run(names=None, *, precision: str | None = None) -> dict:
+    """The named benchmarks' results (default: all); ``precision`` is decode-speed's lower precision."""
     names = names or list(BENCHMARKS)
     unknown = [n for n in names if n not in BENCHMARKS]
     if unknown:
@@ -399,5 +404,6 @@ def run(names=None) -> dict:
     out = {"machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
            "device": describe_device()}
     for n in names:
-        out[n] = BENCHMARKS[n]() | {"what": BENCHMARKS[n].__doc__.strip()}
+        kwargs = {"precision": precision} if n == "decode-speed" and precision else {}
+        out[n] = BENCHMARKS[n](**kwargs) | {"what": BENCHMARKS[n].__doc__.strip()}
     return out

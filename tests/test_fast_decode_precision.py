@@ -130,3 +130,49 @@ def test_bad_precision_names_the_accepted_ones(monkeypatch):
     monkeypatch.setattr(fast_decode, "bf16_supported", lambda: False)
     with pytest.raises(ValueError, match="AVX-512 BF16 or AMX"), decode_precision("bf16"):
         pass
+
+
+def test_explorer_eval_decodes_in_the_precision_asked_for(tmp_path, capsys, monkeypatch):
+    """`explorer eval --decode-precision bf16` runs the evaluation's decodes in bf16 (fp32 by
+    default) and says so in its result; a CPU without bf16 gets one line and exit 2."""
+    import json
+
+    from explorer.cli import main
+    from explorer.data.default import shipped_default_path
+    from explorer.models.checkpoint import save_checkpoint
+    from explorer.models.registry import build_model
+
+    data = shipped_default_path()  # the default data's test split (2-bar segments)
+    torch.manual_seed(0)
+    ckpt = save_checkpoint(tmp_path / "a.safetensors", build_model("arvae", hidden_dims=32, z_dims=8), card={})
+    seen = []
+    real = fast_decode.current_precision
+    monkeypatch.setattr(fast_decode, "current_precision", lambda: seen.append(real()) or real())
+
+    def eval_json(*extra):
+        seen.clear()
+        capsys.readouterr()
+        code = main(["eval", str(ckpt), "--data", str(data), "--split", "test", "--limit", str(2 * BF16_MIN_ROWS),
+                     "--device", "cpu", "--json", *extra])
+        return code, capsys.readouterr()
+
+    code, out = eval_json()
+    assert code == 0 and json.loads(out.out)["decode_precision"] == "fp32" and set(seen) == {"fp32"}
+    code, out = eval_json("--decode-precision", "bf16")
+    if fast_decode.bf16_supported():
+        assert code == 0 and json.loads(out.out)["decode_precision"] == "bf16" and "bf16" in seen
+    else:
+        assert code == 2 and "bf16" in out.err and "Traceback" not in out.err
+
+
+def test_explorer_bench_passes_the_precision_to_decode_speed(monkeypatch):
+    from explorer import bench, bench_decode
+
+    got = []
+    monkeypatch.setattr(bench_decode, "bench_decode_speed", lambda precision: got.append(precision) or [])
+    assert bench.run(["decode-speed"], precision="fp32")["decode-speed"]["models"] == [] and got == ["fp32"]
+    monkeypatch.setattr(fast_decode, "bf16_supported", lambda: False)
+    with pytest.raises(ValueError, match="bf16"):
+        bench.run(["decode-speed"], precision="bf16")
+    bench.run(["decode-speed"])
+    assert got == ["fp32", "fp32"]  # no bf16 on the CPU: the default falls back to fp32
