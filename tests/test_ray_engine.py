@@ -7,8 +7,9 @@ import numpy as np
 import pytest
 
 from explorer.data import store as st
+from tests.conftest import scale_extra
 
-ray = pytest.importorskip("ray", reason="Ray is not installed: pip install 'latent-explorer[scale]'")
+ray = scale_extra("ray")
 
 
 @pytest.fixture(scope="module")

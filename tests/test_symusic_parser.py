@@ -14,8 +14,9 @@ import pytest
 from explorer.data.midi_files import load_midi_item, read_midi, tune_from_midi
 from explorer.data.tune import SkipTune
 from test_bad_input_files import load_generator
+from tests.conftest import scale_extra
 
-pytest.importorskip("symusic")
+scale_extra("symusic")
 
 PARSERS = ("pretty_midi", "symusic")
 
