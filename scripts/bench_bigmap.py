@@ -40,6 +40,17 @@ REAL_POINT = """() => { const gd = document.querySelector('.st-key-big_chart .js
   return [t.x[k], t.y[k], Number(typeof row === "object" ? row[0] : row)]; }"""
 
 
+def dump_page(page, prefix: str) -> tuple[str, str]:
+    """A full-page screenshot and the page's text in a new temporary folder: (their paths)."""
+    import tempfile
+
+    folder = Path(tempfile.mkdtemp(prefix=prefix))
+    shot, text = folder / "page.png", folder / "page.txt"
+    page.screenshot(path=str(shot), full_page=True)
+    text.write_text(page.inner_text("body"))
+    return str(shot), str(text)
+
+
 def wait_image_changed(page, before: str | None, timeout_ms: int = 30_000) -> None:
     page.wait_for_function(f"(old) => {{ const h = ({IMAGE})(); return h && h !== old; }}", arg=before,
                            timeout=timeout_ms)
@@ -107,7 +118,11 @@ def run_once(browser, url: str, store: Path, zooms: int) -> dict:
     open_app_page(page, url, "")
     t = time.perf_counter()
     page.goto(f"{url}/latent_map?data=store&store={store}&model={MODEL}")
-    page.wait_for_function(f"() => !!({IMAGE})()", timeout=300_000)
+    try:
+        page.wait_for_function(f"() => !!({IMAGE})()", timeout=300_000)
+    except Exception as e:  # playwright's TimeoutError: keep what the page showed
+        shot, text = dump_page(page, "bench-bigmap-timeout-")
+        raise RuntimeError(f"no density image after 5 minutes: the page is in {shot}, its text in {text}") from e
     opened = time.perf_counter() - t
     settle(page)
     centre = dense_centre(store)
