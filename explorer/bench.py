@@ -239,13 +239,11 @@ def bench_decode_speed(precision: str | None = None) -> dict:
     greedy reconstruction accuracy on the default data's test split in fp32 and bf16
     (explorer/bench_decode.py; docs/decode-speed.md)."""
     from explorer.bench_decode import bench_decode_speed as rows
-    from explorer.models.fast_decode import bf16_supported
+    from explorer.models.fast_decode import bf16_supported, require_precision
 
-    if precision == "bf16" and not bf16_supported():
-        raise ValueError("--precision bf16 needs a CPU with AVX-512 BF16 or AMX (oneDNN); this one has neither")
     if precision is None:
         precision = "bf16" if bf16_supported() else "fp32"  # fp32 lp_ columns: no bf16 CPU
-    return {"models": rows(precision=precision)}
+    return {"models": rows(precision=require_precision(precision))}
 
 
 def bench_midi_parse(n_real: int = 100, n_synthetic: int = 300) -> dict:

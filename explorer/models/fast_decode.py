@@ -197,6 +197,16 @@ def check_precision(name: str) -> str:
     return name
 
 
+def require_precision(name: str) -> str:
+    """``name`` if it is a known decode precision that this machine computes, else a ValueError
+    saying why (an unknown name, or "bf16" on a CPU without AVX-512 BF16 / AMX)."""
+    check_precision(name)
+    if name == "bf16" and not bf16_supported():
+        raise ValueError("decode precision 'bf16' needs a CPU with AVX-512 BF16 or AMX (oneDNN); this one has "
+                         "neither — use 'fp32'")
+    return name
+
+
 def current_precision() -> str:
     """The decode precision in force in this thread: "fp32" unless :func:`decode_precision` says otherwise."""
     return getattr(_local, "precision", "fp32")
@@ -207,10 +217,7 @@ def decode_precision(name: str):
     """Within the block, this thread's fast generation loops run in ``name``: "fp32" (exact, the
     default) or "bf16" (products on bfloat16 operands with float32 accumulation, oneDNN, for
     batches of ``BF16_MIN_ROWS`` rows or more; a CPU with AVX-512 BF16 or AMX, else a ValueError)."""
-    check_precision(name)
-    if name == "bf16" and not bf16_supported():
-        raise ValueError("decode precision 'bf16' needs a CPU with AVX-512 BF16 or AMX (oneDNN); this one has "
-                         "neither — use 'fp32'")
+    require_precision(name)
     old = current_precision()
     _local.precision = name
     try:
