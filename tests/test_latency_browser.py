@@ -9,6 +9,7 @@ import pytest
 
 from test_browser import (MAP_READY, app_url, browser, no_exception_shown, open_page, page,  # noqa: F401 (fixtures)
                           pytestmark)
+from test_live_player import expect_rerun_done
 
 MAP_HOVER = b"segment #%{customdata[0]}"  # in the map's figure (explorer/viz/latent_map.py), nowhere else
 BUSY = "#explorer-busy"  # explorer/ui/map_marks.py's badge
@@ -87,6 +88,8 @@ def test_a_slider_move_reruns_only_the_controls_and_output(page, frames, app_url
     _wait_idle(page, 3000)
     assert any(b"Seed melody" in f for f in frames)  # the seed's picker came with the page
     page.locator(".st-key-sl_busy").wait_for(state="attached")  # the run has drawn its last element
+    # and the badge's script has run there (it watches the sliders from then on)
+    page.locator(".st-key-sl_busy [data-run]").first.wait_for(state="attached")
     before = audio.get_attribute("src")
     frames.clear()
     thumb = page.get_by_role("slider").first
@@ -105,4 +108,30 @@ def test_a_slider_move_reruns_only_the_controls_and_output(page, frames, app_url
     assert int(page.locator(BUSY).get_attribute("data-shown")) >= 1  # the badge came up for the move
     page.locator(BUSY).wait_for(state="hidden")
     page.wait_for_function(ROLL_SHOWN, arg="sl_out_roll")  # the output's roll is drawn, not only sent
+    no_exception_shown(page)
+
+
+def test_the_badge_comes_up_for_a_slider_after_the_curve_was_drawn_again(page, app_url):  # noqa: F811
+    """The page draws two marks elements, the curve's (watching nothing) and the one after the
+    sliders (watching them): redrawing the curve alone (a new sweep) must not stop the sliders
+    being watched (it did: both shared one watch list, the last drawn won, and the badge of a
+    move then depended on which of the two the browser drew last)."""
+    open_page(page, app_url, "Attribute sliders", "attribute_sliders")
+    page.locator(".st-key-sl_out audio").wait_for(state="attached", timeout=180_000)
+    page.locator(".st-key-sl_busy [data-run]").first.wait_for(state="attached")
+    curve = page.locator(".st-key-sl_curve_marks [data-run]").first
+    curve.wait_for(state="attached")
+    run = curve.get_attribute("data-run")
+    expect_rerun_done(page)
+    page.locator('[data-testid="stSelectbox"]').filter(has_text="Sweep").locator("input").click()
+    page.get_by_role("option").nth(1).click()  # another sweep: the curve's fragment alone reruns
+    page.wait_for_function("(old) => { const e = document.querySelector('.st-key-sl_curve_marks [data-run]');"
+                           " return e && e.dataset.run !== old; }", arg=run)
+    _wait_idle(page)
+    thumb = page.get_by_role("slider").first
+    thumb.focus()
+    page.keyboard.press("End")
+    page.locator(BUSY).wait_for(state="attached", timeout=10_000)
+    assert int(page.locator(BUSY).get_attribute("data-shown")) >= 1
+    page.locator(BUSY).wait_for(state="hidden")
     no_exception_shown(page)

@@ -118,12 +118,20 @@ function overlay(key, traces) {
 // What starts a rerun. A slider: its value changed between a pointer or key press and its
 // release (listened for on the document, so a slider drawn again later is still watched). A
 // plotly chart: a click or a selection on it (plotly's own events, once per chart node).
-const WATCH = { keys: [], label: "" };
+// One watcher per element of this component (a page may draw several, with and without keys to
+// watch: the Attribute sliders page draws one on its curve and one after its sliders), kept on
+// the window: the document's listeners below are installed once per page, and a changed script
+// (a new module) must reach them too.
+// element → {keys, label, run: the run of the data it last drew}
+const WATCHERS = window.__explorerWatchers || (window.__explorerWatchers = new Map());
 
 function watchedBox(target) {
-  for (const key of WATCH.keys) {
-    const box = target.closest && target.closest(`.st-key-${key}`);
-    if (box && !box.querySelector(".js-plotly-plot")) return box;
+  for (const [host, w] of WATCHERS) {
+    if (!host.isConnected) { WATCHERS.delete(host); continue; }
+    for (const key of w.keys) {
+      const box = target.closest && target.closest(`.st-key-${key}`);
+      if (box && !box.querySelector(".js-plotly-plot")) return { box, w };
+    }
   }
   return null;
 }
@@ -135,13 +143,23 @@ function sliderValue(box) {
 
 if (!window.__explorerWatch) {
   window.__explorerWatch = true;
-  let box = null, before = null;
-  const press = (ev) => { box = watchedBox(ev.target); before = box && sliderValue(box); };
+  let hit = null, before = null;
+  const press = (ev) => { hit = watchedBox(ev.target); before = hit && sliderValue(hit.box); };
   const release = () => {
-    const b = box, v = before;
-    box = null;
-    // the thumb shows its new value after React's next render: look a little later
-    if (b) setTimeout(() => { if (sliderValue(b) !== v) busy(WATCH.label); }, 80);
+    const h = hit, v = before;
+    hit = null;
+    // the thumb shows its new value after React's next render, which a busy page delays: look
+    // every 40 ms for up to 1.5 s (a release that changed nothing shows no badge, nor one whose
+    // rerun has already drawn the watching element again)
+    if (!h) return;
+    let looks = 0;
+    const run = h.w.run;
+    const look = () => {
+      if (h.w.run !== run) return;
+      if (sliderValue(h.box) !== v) busy(h.w.label);
+      else if (looks++ < 37) setTimeout(look, 40);
+    };
+    setTimeout(look, 40);
   };
   document.addEventListener("pointerdown", press, true);
   document.addEventListener("keydown", press, true);
@@ -149,17 +167,17 @@ if (!window.__explorerWatch) {
   document.addEventListener("keyup", release, true);
 }
 
-function watchCharts() {
+function watchCharts(w) {
   let all = true;
-  for (const key of WATCH.keys) {
+  for (const key of w.keys) {
     const box = document.querySelector(`.st-key-${key}`);
     const gd = box && box.querySelector(".js-plotly-plot");
     if (box && !gd && box.querySelector('[role="slider"], input')) continue; // a widget: see above
     if (!gd || !gd.on) { all = false; continue; }
     if (!gd._explorerBusy) {
       gd._explorerBusy = true;
-      gd.on("plotly_click", () => busy(WATCH.label));
-      gd.on("plotly_selected", (ev) => { if (ev && ev.points && ev.points.length) busy(WATCH.label); });
+      gd.on("plotly_click", () => busy(w.label));
+      gd.on("plotly_selected", (ev) => { if (ev && ev.points && ev.points.length) busy(w.label); });
     }
   }
   return all;
@@ -171,11 +189,12 @@ export default function (component) {
   if (!data) return undefined;
   const d = typeof data === "string" ? JSON.parse(data) : data;
   parentElement.dataset.run = d.run;
-  WATCH.keys = d.watch || [];
-  WATCH.label = d.label;
+  const w = WATCHERS.get(parentElement) || {};
+  Object.assign(w, { keys: d.watch || [], label: d.label, run: d.run });
+  WATCHERS.set(parentElement, w);
   let tries = 0;
   const apply = () => { // the chart may not be drawn yet on a first visit
-    const done = (d.chart ? overlay(d.chart, d.traces || {}) : true) & watchCharts();
+    const done = (d.chart ? overlay(d.chart, d.traces || {}) : true) & watchCharts(w);
     if (!done && tries++ < 50) setTimeout(apply, 100);
   };
   apply();
