@@ -19,15 +19,35 @@ MAIN = '.clip-player[data-mode="player"][data-main]'  # the timeline's player
 PALETTE = '.clip-player[data-mode="palette"]'
 
 
+# Where a playhead stands as drawn, in % of its roll's width (it rides on a track that a
+# Web Animation moves on the compositor, so no style property of its own says where it is)
+HEAD_AT = """(e) => { const roll = e.closest('.clip-roll'), r = roll.getBoundingClientRect(), h = e.getBoundingClientRect();
+  return 100 * (h.left + h.width / 2 - r.left - roll.clientLeft) / roll.clientWidth; }"""
+
+
 def playhead_at(page, selector: str) -> float:
     """Where the playhead under ``selector`` stands, in % of its roll."""
-    return float(page.locator(selector).evaluate("e => parseFloat(e.style.left)"))
+    return round(float(page.locator(selector).evaluate(HEAD_AT)), 3)
 
 
 def moves(page, selector: str, ms: int = 400) -> bool:
     a = playhead_at(page, selector)
     page.wait_for_timeout(ms)
     return playhead_at(page, selector) != a
+
+
+def layouts_in(page, ms: int) -> int:
+    """How many times Chromium laid the page out in the next ``ms`` (its own counter, over CDP)."""
+    cdp = page.context.new_cdp_session(page)
+    cdp.send("Performance.enable")
+
+    def count():
+        return next(m["value"] for m in cdp.send("Performance.getMetrics")["metrics"] if m["name"] == "LayoutCount")
+    before = count()
+    page.wait_for_timeout(ms)
+    n = count() - before
+    cdp.detach()
+    return int(n)
 
 
 def open_interpolation(page, app_url, query: str):
@@ -50,6 +70,7 @@ def test_space_plays_the_main_player_and_its_playhead_follows_the_sound(page, ap
     page.keyboard.press("Space")
     page.wait_for_function(f"() => !document.querySelector('{MAIN} audio').paused")
     assert moves(page, head), "the playhead stands still while the clip plays"
+    assert layouts_in(page, 1000) <= 5, "a playing clip lays the page out every frame (its playhead set by script)"
     # the "pause" event (a task after `paused` turns true) places the playhead where the sound
     # stopped; the player listened for it first, so once this listener has heard it the player has too
     page.locator(f"{MAIN} audio").evaluate(
@@ -58,8 +79,8 @@ def test_space_plays_the_main_player_and_its_playhead_follows_the_sound(page, ap
     page.keyboard.press("Space")
     page.wait_for_function("() => window.__paused")
     page.wait_for_function(f"""() => {{ const a = document.querySelector('{MAIN} audio');
-      const h = document.querySelector('{head}');
-      return Math.abs(parseFloat(h.style.left) - 100 * a.currentTime / a.duration) < 1.0; }}""")
+      const at = ({HEAD_AT})(document.querySelector('{head}'));
+      return Math.abs(at - 100 * a.currentTime / a.duration) < 1.0; }}""")
     assert not moves(page, head), "the playhead moves after the clip stopped"
     t, d = page.locator(f"{MAIN} audio").evaluate("a => [a.currentTime, a.duration]")
     assert abs(playhead_at(page, head) - 100 * t / d) < 1.0  # where the sound stopped
