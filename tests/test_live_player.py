@@ -17,6 +17,12 @@ pytestmark = [pytest.mark.browser,
 SLIDERS = ("Attribute sliders", "attribute_sliders")
 
 
+# Where a playhead stands as drawn, in % of its roll's width (it rides on a track that a
+# Web Animation moves on the compositor, so no style property of its own says where it is)
+HEAD_AT = """(e) => { const roll = e.closest('.clip-roll'), r = roll.getBoundingClientRect(), h = e.getBoundingClientRect();
+  return 100 * (h.left + h.width / 2 - r.left - roll.clientLeft) / roll.clientWidth; }"""
+
+
 def expect_rerun_done(page):
     """Wait until Streamlit shows no run in progress (its status widget is gone)."""
     page.wait_for_timeout(300)
@@ -90,6 +96,11 @@ def test_autoplay_plays_a_change_and_the_toggle_stops_it(page, app_url):
     page.wait_for_function("s => { const a = document.querySelector('.st-key-sl_out audio'); return a && a.src != s && !a.paused; }",
                            arg=first, timeout=120_000)
     assert output.evaluate("a => a.loop")
+    head = page.locator(".st-key-sl_out .clip-playhead")  # started before the clip's length was known
+    page.wait_for_function("a => a.readyState >= 1", arg=output.element_handle())
+    at = head.evaluate(HEAD_AT)
+    page.wait_for_timeout(400)
+    assert head.evaluate(HEAD_AT) != at, "the playhead stands still while an auto-played clip plays"
     page.get_by_text("Auto-play changes").click()  # off
     expect_rerun_done(page)
     second = output.get_attribute("src")

@@ -10,19 +10,13 @@ import os
 import pytest
 
 from test_browser import CHROMIUM, app_url, browser, open_page, page  # noqa: F401
-from test_live_player import expect_rerun_done
+from test_live_player import HEAD_AT, expect_rerun_done
 
 pytestmark = [pytest.mark.browser,
               pytest.mark.skipif(not os.path.isfile(CHROMIUM), reason=f"no Chromium at {CHROMIUM}")]
 
 MAIN = '.clip-player[data-mode="player"][data-main]'  # the timeline's player
 PALETTE = '.clip-player[data-mode="palette"]'
-
-
-# Where a playhead stands as drawn, in % of its roll's width (it rides on a track that a
-# Web Animation moves on the compositor, so no style property of its own says where it is)
-HEAD_AT = """(e) => { const roll = e.closest('.clip-roll'), r = roll.getBoundingClientRect(), h = e.getBoundingClientRect();
-  return 100 * (h.left + h.width / 2 - r.left - roll.clientLeft) / roll.clientWidth; }"""
 
 
 def playhead_at(page, selector: str) -> float:

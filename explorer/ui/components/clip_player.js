@@ -195,9 +195,11 @@ function player(root, head, part, s) {
       finally { s.wav.disabled = false; }
     };
     s.position = () => (s.audio.paused ? null : s.audio.currentTime);
-    s.audio.addEventListener("loadedmetadata", () => { setSpan(s.roll, s.audio.duration); place(s.roll, s.audio.currentTime); });
     s.audio.addEventListener("play", () => { window.__clipLast = root; animate(s); });
-    for (const type of ["pause", "seeked", "ended"]) { // a seek while playing goes on moving from there
+    // the clip's length known (an auto-play starts before it is), a seek, a stop: the playhead
+    // stands where the sound is, and goes on moving from there if it plays
+    s.audio.addEventListener("loadedmetadata", () => setSpan(s.roll, s.audio.duration));
+    for (const type of ["loadedmetadata", "pause", "seeked", "ended"]) {
       s.audio.addEventListener(type, () => {
         place(s.roll, s.audio.currentTime);
         if (!s.audio.paused) animate(s);
