@@ -6,6 +6,7 @@ does not rerun the sidebar and the seed, and a "Working…" badge shows while a 
 from __future__ import annotations
 
 import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from test_browser import (MAP_READY, app_url, browser, no_exception_shown, open_page, page,  # noqa: F401 (fixtures)
                           pytestmark)
@@ -102,6 +103,10 @@ def test_a_slider_move_reruns_only_the_controls_and_output(page, frames, app_url
     assert frames
     assert not any(b"Seed melody" in f for f in frames), "the move reran the seed's picker (the whole page)"
     assert not any(b"Controllability curve" in f for f in frames), "the move sent the curve again"
+    first = {what: next((i for i, f in enumerate(frames) if mark in f), None)
+             for what, mark in (("clip", b'"mode":"player"'), ("slider", "· z[".encode()))}
+    assert None not in first.values(), first
+    assert first["clip"] < first["slider"], "the move's new clip was sent after the controls were drawn again"
     page.wait_for_function(  # the position line moved to the slider's value, drawn over the curve in the browser
         "() => { const g = document.querySelector('.st-key-sl_curve svg.explorer-marks g[data-name=\"position\"]');"
         " return g && JSON.parse(g.dataset.x)[0] === 3; }")
@@ -123,8 +128,16 @@ def test_the_badge_comes_up_for_a_slider_after_the_curve_was_drawn_again(page, a
     curve.wait_for(state="attached")
     run = curve.get_attribute("data-run")
     expect_rerun_done(page)
-    page.locator('[data-testid="stSelectbox"]').filter(has_text="Sweep").locator("input").click()
-    page.get_by_role("option").nth(1).click()  # another sweep: the curve's fragment alone reruns
+    sweep = page.locator('[data-testid="stSelectbox"]').filter(has_text="Sweep")
+    for _ in range(5):  # a rerun that draws the box again closes its menu: open it again
+        sweep.click()
+        try:
+            page.get_by_role("option").nth(1).click(timeout=5_000)  # another sweep: the curve's fragment alone reruns
+            break
+        except PlaywrightTimeout:
+            page.keyboard.press("Escape")
+    else:
+        raise AssertionError("the Sweep box's menu did not open")
     page.wait_for_function("(old) => { const e = document.querySelector('.st-key-sl_curve_marks [data-run]');"
                            " return e && e.dataset.run !== old; }", arg=run)
     _wait_idle(page)

@@ -49,6 +49,8 @@ def test_a_player_on_screen_still_plays_after_an_interrupted_rerun(page, app_url
     open_page(page, app_url, *SLIDERS)
     page.wait_for_function("() => document.querySelectorAll('audio').length >= 2", timeout=180_000)
     page.wait_for_url("**d1=**")
+    page.wait_for_function(  # the sliders are drawn after the output (its clip goes out first)
+        """() => document.querySelectorAll('[data-testid="stSlider"] input[type="range"]').length >= 2""")
     src = page.locator(".st-key-sl_out audio").get_attribute("src")
     assert src and src.startswith("blob:"), f"the output player plays {src!r}, a URL the server may drop"
     k = page.evaluate("() => [...document.querySelectorAll('audio')].findIndex((a) => a.closest('.st-key-sl_out'))")

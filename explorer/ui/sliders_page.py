@@ -251,6 +251,15 @@ def _fmt(v) -> float | None:
 
 
 # ---- the page -------------------------------------------------------------------------
+def _control_values(tm, reg: dict, data_ok: bool):
+    """What :func:`_controls_ui` will return, read from the session before the controls are drawn:
+    (dims {d: z}, names, amounts)."""
+    ss = st.session_state
+    dims = {d: ss[f"sl_d{d}"] for d in reg.values()}
+    names = list(ss.get("sl_vectors", [])) if data_ok or tm.attribute_vectors else []
+    return dims, names, {n: ss.get(f"sl_v_{n}", 0.0) for n in names}
+
+
 def _controls_ui(tm, reg: dict, mu, data_ok: bool, n_rows: int):
     """Sliders of the regularised dims and of the attribute vectors: (dims {d: z}, names, amounts)."""
     dims = {}
@@ -424,10 +433,14 @@ def _steer_part(settings, tm, ds, seed, mu, reg: dict, data_ok: bool, n_rows: in
     from explorer.ui.map_marks import chart_marks
 
     left, right = st.columns([2, 3], gap="large")
-    with left:
-        dims, names, amounts = _controls_ui(tm, reg, mu, data_ok, n_rows)
-    vecs = vectors_ui(tm, ds) if any(amounts.values()) else None
+    # The output first, from what the controls hold, the controls drawn after it: the new clip of a
+    # move then goes out (and is rendered by the browser) ahead of the controls' own redraw.
+    dims, names, amounts = _control_values(tm, reg, data_ok)
+    with right:
+        vecs = vectors_ui(tm, ds) if any(amounts.values()) else None
     if any(amounts.values()) and vecs is None:
+        with left:
+            _controls_ui(tm, reg, mu, data_ok, n_rows)
         return
     z = steer(mu, dims, vecs, {n: a for n, a in amounts.items() if a})  # (D,)
     out = decode_one(tm, z, seed.chroma, qpm=seed.qpm)
@@ -445,6 +458,15 @@ def _steer_part(settings, tm, ds, seed, mu, reg: dict, data_ok: bool, n_rows: in
             _live_ui(tm, seed, mu, reg, dims, vecs, amounts, settings)
         play_ui(out, settings, key="sl_out", name=f"steered_{settings.model_label or tm.name}",
                 autoplay=st.session_state.sl_autoplay, roll="svg")
+    with left:
+        drawn = _controls_ui(tm, reg, mu, data_ok, n_rows)
+    # a control drawn for the first time (a vector just chosen) may hold another value than the
+    # session had for it: run again with it (once: a second mismatch would be a bug, not a loop)
+    if drawn != (dims, names, amounts) and not st.session_state.get("sl_redone"):
+        st.session_state.sl_redone = True
+        st.rerun()
+    st.session_state.sl_redone = False
+    with right:
         st.caption(f"Latent code moved ‖z − seed‖ = {float(np.linalg.norm(z - mu)):.2f} from the seed's mean "
                    f"({tm.layout.dims} dims).")
         _readout_ui(reg, dims, mu, z, seed_attrs, out_attrs)
