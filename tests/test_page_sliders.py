@@ -134,6 +134,20 @@ def test_attribute_vectors_steer_an_ec2vae():
     assert curve.startswith("The seed decoded at 13 values") and ("Spearman" in curve or "does not change" in curve)
 
 
+def test_a_vector_removed_and_chosen_again_keeps_its_amount_and_the_output_follows_it():
+    """The output is computed from the session before the controls are drawn (sliders_page._steer_part):
+    a vector slider drawn again after its removal must show the amount the output was made with."""
+    at = run_page(model="ec2vae-nottingham-pop909-bach-oneills-airds-essen")
+    at.slider(key="sl_v_note_density").set_value(2.0).run()
+    dense = output_onsets(at)
+    at.multiselect(key="sl_vectors").set_value([]).run()
+    plain = output_onsets(at)
+    at.multiselect(key="sl_vectors").set_value(["note_density"]).run()
+    assert not at.exception
+    assert at.slider(key="sl_v_note_density").value == 2.0 and at.query_params["v_note_density"] == "2"
+    assert output_onsets(at) == dense != plain
+
+
 def test_a_model_without_regularised_dims_and_without_data_gets_a_clear_error(tmp_path, monkeypatch):
     monkeypatch.setenv("LATENT_EXPLORER_FOLDER_ROOTS", str(tmp_path))  # the folder may be read; it is missing
     at = AppTest.from_file(PAGE, default_timeout=60)

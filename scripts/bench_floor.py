@@ -1,0 +1,96 @@
+"""The floor of a slider move on this machine: the same browser measurement as ``bench_clicks.py
+--only sliders`` against a page that holds nothing but one control and the app's clip player (a new
+2-bar melody rendered by FluidSynth for each position, auto-played; no model, no other element).
+The control is an ``st.slider`` in a fragment, as on the Attribute sliders page.
+
+    .venv/bin/python scripts/bench_floor.py [--moves 20]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+from bench_app import ROOT, chromium, new_page, serving  # noqa: E402
+from bench_clicks import MARK_INPUT, RECORD, SLIDER_VALUE, SPLIT, WATCH, _summary  # noqa: E402
+
+APP = '''import sys
+sys.path.insert(0, {root!r})
+from types import SimpleNamespace
+
+import numpy as np
+import streamlit as st
+
+from explorer.device import set_interactive_threads
+from explorer.music.melody import Melody
+from explorer.ui.player import play_ui
+
+set_interactive_threads()
+
+
+@st.fragment
+def part():
+    v = st.slider("value", -3.0, 3.0, 0.0, 0.1, key="sl_d0")
+    k = int(round((v + 3) * 10))
+    tokens = np.full(32, 128, np.uint8)  # eight quarter notes whose pitches follow the position
+    tokens[0::4] = [60 + (k + 3 * i) % 24 for i in range(8)]
+    settings = SimpleNamespace(audio=True, program=0, qpm=None, model_label=None)
+    play_ui(Melody(tokens, None, 120.0), settings, key="sl_out", name="floor", roll="svg", autoplay=True)
+
+
+part()
+'''
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--moves", type=int, default=20)
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args(argv)
+    from playwright.sync_api import sync_playwright
+
+    root = Path(tempfile.mkdtemp(prefix="bench-floor-app-"))
+    (root / "app.py").write_text(APP.format(root=str(ROOT)), encoding="utf-8")
+    with serving("bench-floor-", root) as url, sync_playwright() as p:
+        b = chromium(p)
+        page = new_page(b)
+        page.add_init_script(RECORD)
+        page.goto(url)
+        page.evaluate(MARK_INPUT)
+        sel = ".st-key-sl_out"
+        page.locator(f"{sel} audio").first.wait_for(state="attached")
+        page.wait_for_timeout(3000)
+        track = page.locator(".st-key-sl_d0")
+        box = track.bounding_box()
+        thumb = track.get_by_role("slider").bounding_box()
+        y = thumb["y"] + thumb["height"] / 2
+        rng, ms, parts, misses = random.Random(args.seed), [], [], 0
+        old = page.locator(f"{sel} audio").first.get_attribute("src")
+        while len(ms) < args.moves + 1:
+            before = page.evaluate(SLIDER_VALUE)
+            page.mouse.click(box["x"] + 8 + rng.random() * (box["width"] - 16), y)
+            page.wait_for_timeout(60)
+            if page.evaluate(SLIDER_VALUE) == before:  # the click fell on the value it had
+                continue
+            r = page.evaluate(WATCH, [sel, old, None, None, 0])
+            if "ms" not in r:
+                misses += 1
+                if misses > 3:
+                    raise RuntimeError(f"no new clip after a move: {r}")
+                continue
+            ms.append(r["ms"])
+            parts.append(page.evaluate(SPLIT, r["ms"]))
+            old = r["src"]
+            page.wait_for_timeout(700)
+        b.close()
+    out = _summary(ms[1:], parts[1:])  # the first move warms up
+    print(json.dumps(out), flush=True)
+    return out
+
+
+if __name__ == "__main__":
+    main()
