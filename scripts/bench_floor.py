@@ -1,9 +1,11 @@
 """The floor of a slider move on this machine: the same browser measurement as ``bench_clicks.py
 --only sliders`` against a page that holds nothing but one control and the app's clip player (a new
 2-bar melody rendered by FluidSynth for each position, auto-played; no model, no other element).
-The control is an ``st.slider`` in a fragment, as on the Attribute sliders page.
+``--control streamlit`` (default): an ``st.slider``, as on the Attribute sliders page; ``--control
+native``: an ``<input type="range">`` in an ``st.components.v2`` component that sends its value on
+release (what a slider of our own would cost). Both in a fragment, as the Attribute sliders page's.
 
-    .venv/bin/python scripts/bench_floor.py [--moves 20]
+    .venv/bin/python scripts/bench_floor.py [--control streamlit|native] [--moves 20]
 """
 from __future__ import annotations
 
@@ -30,11 +32,28 @@ from explorer.music.melody import Melody
 from explorer.ui.player import play_ui
 
 set_interactive_threads()
+JS = """export default function ({{ data, parentElement, setStateValue }}) {{
+  let r = parentElement.querySelector("input");
+  if (!r) {{
+    r = document.createElement("input");
+    Object.assign(r, {{ type: "range", min: -3, max: 3, step: 0.1 }});
+    r.style.width = "100%";
+    parentElement.append(r);
+    r.addEventListener("change", () => setStateValue("value", parseFloat(r.value)));
+  }}
+  if (document.activeElement !== r && data != null) r.value = data;
+}}"""
+RANGE = st.components.v2.component("floor_range", js=JS, isolate_styles=False)  # in the page's DOM
 
 
 @st.fragment
 def part():
-    v = st.slider("value", -3.0, 3.0, 0.0, 0.1, key="sl_d0")
+    if {native!r}:
+        got = RANGE(data=st.session_state.get("v", 0.0), key="sl_d0", on_value_change=lambda: None,
+                    default={{"value": 0.0}})
+        v = st.session_state.v = got.value if got.value is not None else 0.0
+    else:
+        v = st.slider("value", -3.0, 3.0, 0.0, 0.1, key="sl_d0")
     k = int(round((v + 3) * 10))
     tokens = np.full(32, 128, np.uint8)  # eight quarter notes whose pitches follow the position
     tokens[0::4] = [60 + (k + 3 * i) % 24 for i in range(8)]
@@ -48,13 +67,14 @@ part()
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--control", choices=["streamlit", "native"], default="streamlit")
     ap.add_argument("--moves", type=int, default=20)
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args(argv)
     from playwright.sync_api import sync_playwright
 
     root = Path(tempfile.mkdtemp(prefix="bench-floor-app-"))
-    (root / "app.py").write_text(APP.format(root=str(ROOT)), encoding="utf-8")
+    (root / "app.py").write_text(APP.format(root=str(ROOT), native=args.control == "native"), encoding="utf-8")
     with serving("bench-floor-", root) as url, sync_playwright() as p:
         b = chromium(p)
         page = new_page(b)
@@ -87,7 +107,7 @@ def main(argv=None):
             old = r["src"]
             page.wait_for_timeout(700)
         b.close()
-    out = _summary(ms[1:], parts[1:])  # the first move warms up
+    out = {"control": args.control, **_summary(ms[1:], parts[1:])}  # the first move warms up
     print(json.dumps(out), flush=True)
     return out
 
