@@ -363,7 +363,7 @@ def _curve_part(tm, ds, seed, mu, reg: dict, data_ok: bool):
     control = st.selectbox("Sweep", _sweep_options(reg, data_ok), key="sl_sweep", format_func=lambda o: (
         f"z[{o[1:]}] · {LABELS[by_dim[int(o[1:])]]}" if o.startswith("d") else f"vector · {LABELS[o[2:]]}"))
     ss = st.session_state
-    # (without data or stored vectors no vector sweep is offered, so their amounts are not read)
+    # (a vector sweep is offered only with data, _sweep_options: it never reads an amount the output does not)
     dims, _, amounts = _control_values(tm, reg, data_ok)
     plan = _sweep_plan(tm, ds, reg, control, dims, amounts)
     if plan is None:
