@@ -167,12 +167,11 @@ def bench_map(page, url: str, clicks: int, rng: random.Random) -> dict:
 # ---- the sliders ----------------------------------------------------------------------------
 SLIDER_VALUE = """() => { const t = document.querySelector('.st-key-sl_d0 input[type="range"], .st-key-sl_d0 [role="slider"]');
   return t && (t.tagName === "INPUT" ? t.value : t.getAttribute("aria-valuenow")); }"""
-def bench_sliders(page, url: str, moves: int, rng: random.Random) -> dict:
-    open_page(page, url, "attribute_sliders")
-    sel = player_selector(page, "sl_out")
-    page.wait_for_url("**d0=**", timeout=180_000)
-    page.wait_for_timeout(5000)  # the sweep and tables of the first run
-    track = page.locator(".st-key-sl_d0")  # the first regularised dim's slider: its label above, its track below
+def slider_moves(page, sel: str, moves: int, rng: random.Random, url_key: str | None = None) -> dict:
+    """Click ``moves`` + 1 random places on the track of the slider keyed ``sl_d0`` and time each new
+    clip of the player in ``sel``; the first move (a warm-up) is left out. With ``url_key``, a move
+    that changes it in the URL but not the clip is counted apart (``same_clip_moves``)."""
+    track = page.locator(".st-key-sl_d0")  # its label above, its track below
     track.scroll_into_view_if_needed()
     box = track.bounding_box()
     thumb = track.get_by_role("slider").bounding_box()
@@ -180,7 +179,8 @@ def bench_sliders(page, url: str, moves: int, rng: random.Random) -> dict:
     ms, parts, same, unmoved = [], [], 0, 0
     old = page.locator(f"{sel} audio").first.get_attribute("src")
     while len(ms) + same < moves + 1:
-        d0 = page.evaluate("() => (location.search.match(/[?&]d0=([^&]*)/) || [])[1]")
+        before_url = url_key and page.evaluate(
+            "(k) => (location.search.match(new RegExp('[?&]' + k + '=([^&]*)')) || [])[1]", url_key)
         before = page.evaluate(SLIDER_VALUE)
         x = box["x"] + 8 + rng.random() * (box["width"] - 16)
         page.mouse.click(x, y)
@@ -188,7 +188,7 @@ def bench_sliders(page, url: str, moves: int, rng: random.Random) -> dict:
         if page.evaluate(SLIDER_VALUE) == before:  # the click fell on the value the slider had: no move
             unmoved += 1
             continue
-        r = page.evaluate(WATCH, [sel, old, "d0", d0, 2500])
+        r = page.evaluate(WATCH, [sel, old, url_key, before_url, 2500])
         print(f"  slider move: {r}", file=sys.stderr, flush=True)
         if r.get("timeout"):
             raise RuntimeError("no new clip in 30 s")
@@ -200,6 +200,14 @@ def bench_sliders(page, url: str, moves: int, rng: random.Random) -> dict:
             old = r["src"]
         page.wait_for_timeout(700)
     return {**_summary(ms[1:], parts[1:]), "same_clip_moves": same, "clicks_that_moved_nothing": unmoved}
+
+
+def bench_sliders(page, url: str, moves: int, rng: random.Random) -> dict:
+    open_page(page, url, "attribute_sliders")
+    sel = player_selector(page, "sl_out")
+    page.wait_for_url("**d0=**", timeout=180_000)
+    page.wait_for_timeout(5000)  # the sweep and tables of the first run
+    return slider_moves(page, sel, moves, rng, url_key="d0")
 
 
 def main(argv=None):

@@ -18,7 +18,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 from bench_app import ROOT, chromium, new_page, serving  # noqa: E402
-from bench_clicks import MARK_INPUT, RECORD, SLIDER_VALUE, SPLIT, WATCH, _summary  # noqa: E402
+from bench_clicks import MARK_INPUT, RECORD, slider_moves  # noqa: E402
 
 APP = '''import sys
 sys.path.insert(0, {root!r})
@@ -84,30 +84,8 @@ def main(argv=None):
         sel = ".st-key-sl_out"
         page.locator(f"{sel} audio").first.wait_for(state="attached")
         page.wait_for_timeout(3000)
-        track = page.locator(".st-key-sl_d0")
-        box = track.bounding_box()
-        thumb = track.get_by_role("slider").bounding_box()
-        y = thumb["y"] + thumb["height"] / 2
-        rng, ms, parts, misses = random.Random(args.seed), [], [], 0
-        old = page.locator(f"{sel} audio").first.get_attribute("src")
-        while len(ms) < args.moves + 1:
-            before = page.evaluate(SLIDER_VALUE)
-            page.mouse.click(box["x"] + 8 + rng.random() * (box["width"] - 16), y)
-            page.wait_for_timeout(60)
-            if page.evaluate(SLIDER_VALUE) == before:  # the click fell on the value it had
-                continue
-            r = page.evaluate(WATCH, [sel, old, None, None, 0])
-            if "ms" not in r:
-                misses += 1
-                if misses > 3:
-                    raise RuntimeError(f"no new clip after a move: {r}")
-                continue
-            ms.append(r["ms"])
-            parts.append(page.evaluate(SPLIT, r["ms"]))
-            old = r["src"]
-            page.wait_for_timeout(700)
+        out = {"control": args.control, **slider_moves(page, sel, args.moves, random.Random(args.seed))}
         b.close()
-    out = {"control": args.control, **_summary(ms[1:], parts[1:])}  # the first move warms up
     print(json.dumps(out), flush=True)
     return out
 
